@@ -1,0 +1,1 @@
+"""hub.yaml: pydantic models, a loader with file:line errors, and secret references."""

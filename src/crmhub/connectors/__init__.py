@@ -1,0 +1,1 @@
+"""Connectors: the plug-ins that read from and write back to each silo."""

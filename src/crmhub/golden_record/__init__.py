@@ -1,0 +1,1 @@
+"""The golden-record database: schema, staging, survivorship, stable ids."""
