@@ -61,3 +61,12 @@ def mariadb_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(sa.text(f"DROP DATABASE `{name}`"))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API for the whole session (starting one per test is slow)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,179 @@
+"""The `crmhub` command: demo, sync, check, serve, dedupe, schema, db upgrade.
+
+Every command turns crmhub's own errors into one readable line (or one line per config problem)
+and an exit code; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crmhub.errors import ConfigError, CrmhubError
+
+app = typer.Typer(
+    name="crmhub",
+    help="Customer-data integration hub: silos -> golden customer records -> write-back.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Golden-record database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+ConfigArg = Annotated[Path, typer.Argument(help="Path of hub.yaml.")]
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """Print crmhub errors as plain lines and exit non-zero; let real bugs show a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(f"[red]error[/red] {problem}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+    except CrmhubError as exc:
+        err_console.print(f"[red]error[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to put the demo.")] = Path(
+        "crmhub-demo"
+    ),
+    customers: Annotated[int, typer.Option(help="How many real customers to invent.")] = 3000,
+    seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 7,
+) -> None:
+    """Create demo silos, sync them into a SQLite golden-record DB and write golden ids back."""
+    from crmhub.demo import create_demo
+
+    with _friendly_errors():
+        config_path = create_demo(directory, customers=customers, seed=seed)
+        console.print(f"Demo silos and hub config written under [bold]{directory}[/bold]")
+        summary = _run_sync(config_path)
+        _print_summary(summary)
+        console.print(
+            f"\nGolden-record DB: [bold]{directory / 'crmhub.db'}[/bold] "
+            f"(read the views golden_customers, customer_sources)."
+        )
+
+
+@app.command()
+def sync(config: ConfigArg) -> None:
+    """Run the sync flow once: extract, stage, match, build golden records, write back."""
+    with _friendly_errors():
+        summary = _run_sync(config)
+        _print_summary(summary)
+        if summary.failed_sources:
+            raise typer.Exit(1)
+
+
+@app.command()
+def check(config: ConfigArg) -> None:
+    """Validate hub.yaml and try every connection; say plainly what is wrong."""
+    from crmhub.pipeline import check_hub
+
+    with _friendly_errors():
+        results = check_hub(config)
+        table = Table("what", "ok", "details")
+        for name, ok, message in results:
+            table.add_row(name, "[green]yes[/green]" if ok else "[red]no[/red]", message)
+        console.print(table)
+        if not all(ok for _, ok, _ in results):
+            raise typer.Exit(1)
+
+
+@app.command()
+def serve(config: ConfigArg) -> None:
+    """Serve the sync flow on the schedule of hub.yaml against a Prefect server."""
+    from crmhub.flows.deploy import serve_hub
+
+    with _friendly_errors():
+        serve_hub(config)
+
+
+@app.command()
+def dedupe(
+    input_csv: Annotated[Path, typer.Argument(help="CSV with canonical column names.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write key columns + cluster_id.")],
+) -> None:
+    """Deduplicate one CSV without any config; every row gets its cluster's golden id."""
+    from crmhub.matching.dedupe import dedupe_csv
+
+    with _friendly_errors():
+        summary = dedupe_csv(input_csv, out)
+        console.print(summary)
+
+
+@app.command()
+def schema(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="File to write; default stdout.")
+    ] = None,
+) -> None:
+    """Write the JSON Schema of hub.yaml, for editor completion and validation."""
+    from crmhub.config.schema import hub_json_schema
+
+    text = json.dumps(hub_json_schema(), indent=2)
+    if out is None:
+        sys.stdout.write(text + "\n")
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigArg) -> None:
+    """Apply the golden-record DB migrations (done automatically on first use as well)."""
+    from crmhub.config.loader import load_hub
+    from crmhub.golden_record.db import upgrade
+
+    with _friendly_errors():
+        hub = load_hub(config)
+        upgrade(hub.database_url)
+        console.print("golden-record database is up to date")
+
+
+def _run_sync(config: Path) -> Any:
+    from crmhub.flows.sync import sync_flow
+    from crmhub.progress import use_progress
+
+    with _rich_progress() as progress:
+        use_progress(progress)
+        try:
+            return sync_flow(str(config.resolve()))
+        finally:
+            use_progress(None)
+
+
+@contextmanager
+def _rich_progress() -> Iterator[Any]:
+    from crmhub.cli_progress import RichProgress
+
+    with RichProgress(console) as progress:
+        yield progress
+
+
+def _print_summary(summary: Any) -> None:
+    from crmhub.cli_progress import render_summary
+
+    render_summary(console, summary)
+
+
+main: Callable[[], None] = app

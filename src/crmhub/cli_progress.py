@@ -1,0 +1,101 @@
+"""Terminal rendering for the CLI: a live progress display and the run summary table."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.progress import Progress as RichBar
+from rich.table import Table
+
+
+class RichProgress:
+    """A `crmhub.progress.Progress` that draws one line per pipeline step."""
+
+    def __init__(self, console: Console) -> None:
+        self._bar = RichBar(
+            SpinnerColumn(),
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> RichProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._bar.__exit__(exc_type, exc, tb)
+
+    def start(self, step: str, total: int | None = None) -> None:
+        with self._lock:
+            if step in self._tasks:
+                self._bar.reset(self._tasks[step], total=total)
+            else:
+                self._tasks[step] = self._bar.add_task(step, total=total, note="")
+
+    def advance(self, step: str, amount: int) -> None:
+        with self._lock:
+            if step not in self._tasks:
+                self._tasks[step] = self._bar.add_task(step, total=None, note="")
+            self._bar.advance(self._tasks[step], amount)
+
+    def finish(self, step: str, message: str = "") -> None:
+        with self._lock:
+            if step not in self._tasks:
+                self._tasks[step] = self._bar.add_task(step, total=None, note="")
+            task_id = self._tasks[step]
+            task = self._bar.tasks[task_id]
+            done = task.completed if task.total is None else task.total
+            self._bar.update(task_id, total=max(done, 1), completed=max(done, 1), note=message)
+
+
+def render_summary(console: Console, summary: Any) -> None:
+    """Print what a sync did: per source reads and write-backs, then golden-record figures."""
+    table = Table(title=f"sync run {summary.run_id}", title_justify="left")
+    for column in ("source", "status", "read", "new", "changed", "quarantined", "written back"):
+        table.add_column(column, justify="left" if column in ("source", "status") else "right")
+    for source in summary.sources:
+        status = "[green]ok[/green]" if source.status == "ok" else f"[red]{source.status}[/red]"
+        table.add_row(
+            source.name,
+            status,
+            str(source.read),
+            str(source.inserted),
+            str(source.updated),
+            str(source.quarantined),
+            f"{source.written} ({source.write_rejected} rejected)",
+        )
+    console.print(table)
+    golden = summary.golden
+    console.print(
+        f"golden records: [bold]{golden.get('active', 0)}[/bold] active from "
+        f"{golden.get('records', 0)} source records; created {golden.get('created', 0)}, "
+        f"updated {golden.get('updated', 0)}, merged {golden.get('merged', 0)}; "
+        f"matched pairs {summary.pairs.get('match', 0)}, "
+        f"for review {summary.pairs.get('review', 0)}"
+    )
+    for source in summary.sources:
+        if source.error:
+            console.print(f"[red]{source.name}[/red]: {source.error}", highlight=False)

@@ -1,0 +1,132 @@
+"""Pydantic models of hub.yaml, the one file that describes a hub.
+
+Each connector validates its own block with its own model (see loader.py), so this module knows
+only the hub-level keys of a source: its type, trust, mapping, write-back and stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from crmhub.canonical import CANONICAL_FIELDS
+from crmhub.matching.settings import MatchingSettings
+
+SOURCE_HUB_KEYS: frozenset[str] = frozenset(
+    {"type", "trust", "mapping", "writeback", "stream", "enabled"}
+)
+"""Keys of a source block that belong to the hub; every other key is the connector's."""
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors and values are frozen, for every hub.yaml model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(StrictModel):
+    """Where the golden-record database lives."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file crmhub.db next to hub.yaml.",
+    )
+
+
+class WritebackSettings(StrictModel):
+    """What the hub writes back into one source."""
+
+    enabled: bool = True
+    golden_id_field: str | None = Field(
+        default="crmhub_id",
+        description="Source field that receives the golden id; null to not write it.",
+    )
+    fields: list[str] = Field(
+        default_factory=list,
+        description="Canonical fields whose golden value is written back (via the mapping).",
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _canonical_only(cls, value: list[str]) -> list[str]:
+        unknown = [f for f in value if f not in CANONICAL_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"not canonical fields: {unknown}; choose from {list(CANONICAL_FIELDS)}"
+            )
+        return value
+
+
+MappingValue = str | list[str]
+
+
+class SourceSettings(StrictModel):
+    """The hub-level keys of one source; the connector's own keys are validated separately."""
+
+    type: str = Field(description="Connector kind, e.g. sql or spreadsheet, or 'pkg.mod:Class'.")
+    trust: int = Field(default=1, ge=0, description="Higher wins in survivorship.")
+    mapping: dict[str, MappingValue] = Field(
+        default_factory=dict,
+        description="Canonical field -> source field (a list is joined with spaces).",
+    )
+    writeback: WritebackSettings = Field(default_factory=WritebackSettings)
+    stream: str | None = Field(default=None, description="Stream to read; default the only one.")
+    enabled: bool = True
+
+    @field_validator("mapping")
+    @classmethod
+    def _canonical_keys(cls, value: dict[str, MappingValue]) -> dict[str, MappingValue]:
+        unknown = sorted(set(value) - set(CANONICAL_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"mapping keys must be canonical fields, not {unknown}; "
+                f"choose from {list(CANONICAL_FIELDS)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _writeback_fields_are_mapped(self) -> SourceSettings:
+        """A golden value can only be written back into one source column."""
+        for name in self.writeback.fields:
+            if not isinstance(self.mapping.get(name), str):
+                raise ValueError(
+                    f"writeback.fields: {name!r} must be mapped to exactly one source field "
+                    f"in 'mapping' to be written back"
+                )
+        return self
+
+
+SurvivorshipRule = Literal["source_trust", "most_recent"]
+
+
+class SurvivorshipSettings(StrictModel):
+    """Order in which survivorship rules pick each golden field's value."""
+
+    rules: list[SurvivorshipRule] = Field(default_factory=lambda: ["source_trust", "most_recent"])
+
+
+class ScheduleSettings(StrictModel):
+    """When `crmhub serve` runs the sync flow: a cron expression or an interval."""
+
+    cron: str | None = None
+    interval_minutes: int | None = Field(default=None, gt=0)
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleSettings:
+        if self.cron and self.interval_minutes:
+            raise ValueError("give either 'cron' or 'interval_minutes', not both")
+        return self
+
+
+class HubConfig(StrictModel):
+    """The whole hub.yaml; `sources` stay plain dicts until the loader's second pass."""
+
+    version: Literal[1] = 1
+    name: str = "crmhub"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    sources: dict[str, dict[str, Any]] = Field(min_length=1)
+    matching: MatchingSettings = Field(default_factory=MatchingSettings)
+    survivorship: SurvivorshipSettings = Field(default_factory=SurvivorshipSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)

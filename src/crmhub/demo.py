@@ -1,0 +1,140 @@
+"""`crmhub demo`: invent a company's customer silos and a hub.yaml that connects them.
+
+The silos hold the same people the way real systems do: different column names and formats,
+typos, nicknames, missing values, a few broken rows, and many customers present in several
+silos, so that a sync shows staging, matching, golden records and write-back at once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crmhub.demo_data import generate_customers
+
+SILOS = ("accounting", "sales", "credit", "marketing")
+
+
+def create_demo(directory: str | Path, *, customers: int = 3000, seed: int = 7) -> Path:
+    """Write the demo silos under `directory/silos/` and `directory/hub.yaml`; return its path.
+
+    An existing demo in `directory` is replaced (silos and golden-record DB), so running the
+    demo twice starts from the same state.
+    """
+    root = Path(directory).resolve()
+    silos = root / "silos"
+    if silos.exists():
+        shutil.rmtree(silos)
+    for leftover in root.glob("crmhub.db*"):
+        leftover.unlink()
+    silos.mkdir(parents=True)
+    people = generate_customers(customers, seed=seed)
+    parts = split_into_silos(people, seed=seed)
+    rng = np.random.default_rng(seed)
+    write_accounting(parts["accounting"], silos / "accounting.db", rng)
+    write_sales(parts["sales"], silos / "sales_contacts.csv", rng)
+    write_credit(parts["credit"], silos / "credit.xlsx", rng)
+    write_marketing(parts["marketing"], silos / "marketing.ods")
+    config = root / "hub.yaml"
+    template = resources.files("crmhub.config").joinpath("demo/hub.yaml")
+    config.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    return config
+
+
+def split_into_silos(people: pd.DataFrame, *, seed: int) -> dict[str, pd.DataFrame]:
+    """Give each record of a person a different silo, so duplicates cross systems."""
+    rng = np.random.default_rng(seed)
+    order = people.groupby("entity_id", sort=False).cumcount().to_numpy()
+    offset = rng.integers(0, len(SILOS), size=len(people))
+    start = pd.Series(offset).groupby(people["entity_id"].to_numpy()).transform("first").to_numpy()
+    silo = (start + order) % len(SILOS)
+    return {name: people[silo == i].reset_index(drop=True) for i, name in enumerate(SILOS)}
+
+
+def write_accounting(frame: pd.DataFrame, path: Path, rng: np.random.Generator) -> None:
+    """An accounting database: one `customers` table with balances and an updated_at cursor."""
+    table = pd.DataFrame(
+        {
+            "customer_id": [f"ACC-{i:06d}" for i in range(1, len(frame) + 1)],
+            "first_name": frame["first_name"],
+            "last_name": frame["last_name"],
+            "email": frame["email"],
+            "phone": frame["phone"],
+            "street": frame["street"],
+            "city": frame["city"],
+            "postal_code": frame["postal_code"],
+            "country": frame.get("country"),
+            "company": frame.get("company"),
+            "tax_id": frame.get("tax_id"),
+            "balance": np.round(rng.gamma(2.0, 900.0, len(frame)), 2),
+            "updated_at": _timestamps(rng, len(frame)),
+        }
+    )
+    with sqlite3.connect(path) as conn:
+        table.to_sql("customers", conn, index=False)
+        conn.execute("CREATE UNIQUE INDEX ix_customers_id ON customers (customer_id)")
+
+
+def write_sales(frame: pd.DataFrame, path: Path, rng: np.random.Generator) -> None:
+    """A CRM export in CSV with its own column names; one row lacks its key (quarantined)."""
+    table = pd.DataFrame(
+        {
+            "Contact ID": np.arange(5001, 5001 + len(frame)).astype(str),
+            "First Name": frame["first_name"],
+            "Last Name": frame["last_name"],
+            "E-mail": frame["email"],
+            "Phone": frame["phone"],
+            "Company": frame.get("company"),
+            "City": frame["city"],
+            "Last Purchase": _timestamps(rng, len(frame)),
+        }
+    )
+    if len(table) > 2:
+        table.loc[len(table) // 2, "Contact ID"] = ""
+    table.to_csv(path, index=False, encoding="utf-8")
+
+
+def write_credit(frame: pd.DataFrame, path: Path, rng: np.random.Generator) -> None:
+    """A credit bureau workbook: limits and risk bands, birth dates and tax ids."""
+    table = pd.DataFrame(
+        {
+            "Ref": [f"CR{i:05d}" for i in range(1, len(frame) + 1)],
+            "Given Name": frame["first_name"],
+            "Family Name": frame["last_name"],
+            "Date of Birth": frame["birth_date"],
+            "Address": frame["street"],
+            "Postcode": frame["postal_code"],
+            "Tax ID": frame.get("tax_id"),
+            "Credit Limit": rng.choice([500, 1000, 2500, 5000, 10000], size=len(frame)),
+            "Risk Band": rng.choice(["A", "B", "C", "D"], size=len(frame), p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )
+    table.to_excel(path, sheet_name="Customers", index=False, engine="openpyxl")
+
+
+def write_marketing(frame: pd.DataFrame, path: Path) -> None:
+    """A marketing list kept in an OpenDocument spreadsheet."""
+    table = pd.DataFrame(
+        {
+            "id": np.arange(1, len(frame) + 1),
+            "first": frame["first_name"],
+            "last": frame["last_name"],
+            "email": frame["email"],
+            "mobile": frame["phone"],
+            "birthday": frame["birth_date"],
+            "zip": frame["postal_code"],
+            "town": frame["city"],
+        }
+    )
+    table.to_excel(path, index=False, engine="odf")
+
+
+def _timestamps(rng: np.random.Generator, n: int) -> list[str]:
+    base = np.datetime64("2025-01-01T00:00:00")
+    seconds = rng.integers(0, 600 * 24 * 3600, size=n)
+    return [str(t) for t in (base + seconds.astype("timedelta64[s]"))]

@@ -1,0 +1,177 @@
+"""Write-back planning: what each system lacks of the golden record, and bookkeeping of sends.
+
+The plan compares what a source last told us (its raw payload) with the golden record, so only
+differences are sent, and a repeated plan after a successful write is empty. After a write the
+stored payload and content hash are patched to what the source now holds, so reading our own
+echo back is not mistaken for a change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import sqlalchemy as sa
+
+from crmhub.connectors.base import RowStatus, Upsert, WriteReport
+from crmhub.golden_record import models
+from crmhub.golden_record.staging import content_hash
+
+if TYPE_CHECKING:
+    from crmhub.config.loader import SourceDefinition
+
+
+def plan_writeback(engine: sa.Engine, source: SourceDefinition, stream: str) -> list[Upsert]:
+    """Upserts carrying only the fields whose golden value the source does not hold yet."""
+    settings = source.settings.writeback
+    columns = _writable_columns(source)
+    record, golden = models.SourceRecord.__table__, models.GoldenCustomer.__table__
+    query = (
+        sa.select(record.c.source_id, record.c.raw, golden.c.golden_id, *golden.c[tuple(columns)])
+        .join(golden, golden.c.golden_id == record.c.golden_id)
+        .where(record.c.source == source.name, record.c.stream == stream)
+        .where(record.c.deleted.is_(False))
+        .order_by(record.c.id)
+    )
+    upserts = []
+    with engine.connect() as conn:
+        for row in conn.execute(query).mappings():
+            desired = _desired_fields(row, columns, settings.golden_id_field)
+            changes = _changes(_load_raw(row["raw"]), desired)
+            if changes:
+                key = _idempotency_key(source.name, stream, row["source_id"], changes)
+                upserts.append(Upsert(row["source_id"], row["golden_id"], changes, key))
+    return upserts
+
+
+def apply_report(
+    engine: sa.Engine,
+    run_id: int,
+    source: SourceDefinition,
+    stream: str,
+    upserts: Sequence[Upsert],
+    report: WriteReport,
+) -> dict[str, int]:
+    """Log every row's outcome, quarantine rejected rows and patch the applied payloads."""
+    now = datetime.now(UTC)
+    echo = _echo_fields(source)
+    with engine.begin() as conn:
+        for upsert, result in zip(upserts, report.rows, strict=True):
+            conn.execute(
+                sa.insert(models.WritebackLog),
+                [_log_row(run_id, source.name, stream, upsert, result, now)],
+            )
+            if result.status is RowStatus.REJECTED:
+                _quarantine(conn, run_id, source.name, stream, upsert, result.reason, now)
+            elif result.status is RowStatus.APPLIED:
+                _patch_payload(conn, source.name, stream, upsert, echo)
+    return dict(Counter(row.status.value for row in report.rows))
+
+
+def _writable_columns(source: SourceDefinition) -> dict[str, str]:
+    """Canonical field -> the one source column that receives it."""
+    mapping = source.settings.mapping
+    return {
+        canonical: mapping[canonical]
+        for canonical in source.settings.writeback.fields
+        if isinstance(mapping.get(canonical), str)
+    }
+
+
+def _desired_fields(
+    row: Mapping[str, Any], columns: Mapping[str, str], golden_id_field: str | None
+) -> dict[str, Any]:
+    desired: dict[str, Any] = {}
+    if golden_id_field:
+        desired[golden_id_field] = row["golden_id"]
+    for canonical, column in columns.items():
+        if row[canonical] is not None:
+            desired[column] = row[canonical]
+    return desired
+
+
+def _changes(raw: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in desired.items() if not _same(raw.get(k), v)}
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    if current is None or wanted is None:
+        return current is None and wanted is None
+    return str(current).strip() == str(wanted).strip()
+
+
+def _idempotency_key(source: str, stream: str, source_id: str, changes: Mapping[str, Any]) -> str:
+    material = orjson.dumps([source, stream, source_id, changes], option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(material, digest_size=16).hexdigest()
+
+
+def _log_row(
+    run_id: int, source: str, stream: str, upsert: Upsert, result: Any, now: datetime
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "source": source,
+        "stream": stream,
+        "external_id": upsert.external_id,
+        "golden_id": upsert.golden_id,
+        "idempotency_key": upsert.idempotency_key,
+        "status": result.status.value,
+        "reason": result.reason or None,
+        "at": now,
+    }
+
+
+def _quarantine(
+    conn: sa.Connection,
+    run_id: int,
+    source: str,
+    stream: str,
+    upsert: Upsert,
+    reason: str,
+    now: datetime,
+) -> None:
+    conn.execute(
+        sa.insert(models.Quarantine).values(
+            run_id=run_id,
+            source=source,
+            stream=stream,
+            position=f"write-back of {upsert.external_id}",
+            reason=reason,
+            raw=orjson.dumps(dict(upsert.fields), default=str).decode(),
+            at=now,
+        )
+    )
+
+
+def _patch_payload(
+    conn: sa.Connection, source: str, stream: str, upsert: Upsert, echo: Sequence[str]
+) -> None:
+    table = models.SourceRecord.__table__
+    where = (table.c.source == source) & (table.c.stream == stream)
+    where &= table.c.source_id == upsert.external_id
+    raw = conn.execute(sa.select(table.c.raw).where(where)).scalar_one_or_none()
+    if raw is None:
+        return
+    patched = {**_load_raw(raw), **upsert.fields}
+    values = {"raw": _dump_raw(patched, raw), "content_hash": content_hash(patched, echo)}
+    conn.execute(sa.update(table).where(where).values(**values))
+
+
+def _echo_fields(source: SourceDefinition) -> tuple[str, ...]:
+    name = source.settings.writeback.golden_id_field
+    return (name,) if name else ()
+
+
+def _load_raw(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    return dict(orjson.loads(raw)) if raw else {}
+
+
+def _dump_raw(patched: Mapping[str, Any], like: Any) -> Any:
+    """Store the payload in the same form the column holds (JSON type or JSON text)."""
+    return dict(patched) if isinstance(like, dict) else orjson.dumps(patched, default=str).decode()
