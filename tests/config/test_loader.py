@@ -49,7 +49,7 @@ INVALID_CONFIGS = [
         "sources.crm.trust: Input should be greater than or equal to 0",
     ),
     (VALID.replace("    key: id\n", ""), "sources.crm.key: required field is missing"),
-    ("sources: {}\n", "sources: List should have at least 1 item"),
+    ("sources: {}\n", "hub.yaml:1:1 sources: no sources: add at least one"),
     ("sources: [a\n", "invalid YAML"),
     ("", "the file is empty"),
 ]
@@ -70,6 +70,12 @@ def test_invalid_config_names_file_line_field_and_fix(
         load_hub(write_config(tmp_path, text))
     assert expected in str(caught.value)
     assert str(caught.value).startswith("hub.yaml")
+
+
+def test_yaml_no_and_on_stay_strings(tmp_path: Path) -> None:
+    text = VALID.replace("street: [No, Street]", "street: [No, On]")
+    hub = load_hub(write_config(tmp_path, text))
+    assert hub.sources["crm"].settings.mapping["street"] == ["No", "On"]
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

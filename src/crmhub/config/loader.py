@@ -8,6 +8,7 @@ installed plug-in is configured exactly like a built-in.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,11 +95,30 @@ def _read_text(path: Path) -> str:
         raise ConfigError([_problem(path, None, "", f"cannot read: {exc}")]) from None
 
 
+class HubYamlLoader(yaml.SafeLoader):
+    """Safe YAML where only true/false are booleans: `No`, `on` or `Y` stay strings.
+
+    Column names such as `No` (a house number) or `Y` are common in customer files; YAML 1.1
+    would silently turn them into booleans (the "Norway problem").
+    """
+
+
+HubYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+HubYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
 def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[Loc, tuple[int, int]]]:
     """Return the data and the (line, column) of every mapping key and sequence item."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=HubYamlLoader)
+        data = yaml.load(text, Loader=HubYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = (mark.line + 1, mark.column + 1) if mark else None

@@ -6,9 +6,18 @@ only the hub-level keys of a source: its type, trust, mapping, write-back and st
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
 from crmhub.canonical import CANONICAL_FIELDS
 from crmhub.matching.settings import MatchingSettings
@@ -58,7 +67,22 @@ class WritebackSettings(StrictModel):
         return value
 
 
-MappingValue = str | list[str]
+def _one_or_more_fields(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One clear message instead of one per union member."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise ValueError(
+            f"expected a source field name or a list of names, got {value!r}"
+            + (
+                "; quote it: YAML reads yes/no/on/off as booleans"
+                if isinstance(value, bool)
+                else ""
+            )
+        ) from None
+
+
+MappingValue = Annotated[str | list[str], WrapValidator(_one_or_more_fields)]
 
 
 class SourceSettings(StrictModel):
@@ -126,7 +150,20 @@ class HubConfig(StrictModel):
     version: Literal[1] = 1
     name: str = "crmhub"
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    sources: dict[str, dict[str, Any]] = Field(min_length=1)
+    sources: dict[str, dict[str, Any]]
     matching: MatchingSettings = Field(default_factory=MatchingSettings)
     survivorship: SurvivorshipSettings = Field(default_factory=SurvivorshipSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+
+    @field_validator("database", "matching", "survivorship", "schedule", mode="before")
+    @classmethod
+    def _empty_section_means_defaults(cls, value: Any) -> Any:
+        """`database:` with nothing under it is read as 'all defaults', not as an error."""
+        return {} if value is None else value
+
+    @field_validator("sources")
+    @classmethod
+    def _at_least_one(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        if not value:
+            raise ValueError("no sources: add at least one under 'sources:'")
+        return value
