@@ -117,8 +117,12 @@ HubYamlLoader.add_implicit_resolver(
 def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[Loc, tuple[int, int]]]:
     """Return the data and the (line, column) of every mapping key and sequence item."""
     try:
-        node = yaml.compose(text, Loader=HubYamlLoader)
-        data = yaml.load(text, Loader=HubYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = HubYamlLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = (mark.line + 1, mark.column + 1) if mark else None
