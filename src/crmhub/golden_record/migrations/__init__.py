@@ -1,0 +1,1 @@
+"""Alembic migrations of the golden-record database, shipped inside the package."""
