@@ -17,7 +17,14 @@ import pandas as pd
 
 from crmhub.demo_data import generate_customers
 
-SILOS = ("accounting", "sales", "credit", "marketing")
+SILO_OF_SOURCE = {
+    "accounting": "accounting",
+    "crm": "sales",
+    "support": "credit",
+    "webshop": "marketing",
+}
+"""Demo silo of each generator source; each source has its own formats for dates, case, phones."""
+RECORDS_PER_CUSTOMER = 1.8
 
 
 def create_demo(directory: str | Path, *, customers: int = 3000, seed: int = 7) -> Path:
@@ -33,8 +40,11 @@ def create_demo(directory: str | Path, *, customers: int = 3000, seed: int = 7) 
     for leftover in root.glob("crmhub.db*"):
         leftover.unlink()
     silos.mkdir(parents=True)
-    people = generate_customers(customers, seed=seed)
-    parts = split_into_silos(people, seed=seed)
+    people = generate_customers(round(customers * RECORDS_PER_CUSTOMER), seed=seed)
+    parts = {
+        silo: people[people["source"] == source].reset_index(drop=True)
+        for source, silo in SILO_OF_SOURCE.items()
+    }
     rng = np.random.default_rng(seed)
     write_accounting(parts["accounting"], silos / "accounting.db", rng)
     write_sales(parts["sales"], silos / "sales_contacts.csv", rng)
@@ -44,16 +54,6 @@ def create_demo(directory: str | Path, *, customers: int = 3000, seed: int = 7) 
     template = resources.files("crmhub.config").joinpath("demo/hub.yaml")
     config.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
     return config
-
-
-def split_into_silos(people: pd.DataFrame, *, seed: int) -> dict[str, pd.DataFrame]:
-    """Give each record of a person a different silo, so duplicates cross systems."""
-    rng = np.random.default_rng(seed)
-    order = people.groupby("entity_id", sort=False).cumcount().to_numpy()
-    offset = rng.integers(0, len(SILOS), size=len(people))
-    start = pd.Series(offset).groupby(people["entity_id"].to_numpy()).transform("first").to_numpy()
-    silo = (start + order) % len(SILOS)
-    return {name: people[silo == i].reset_index(drop=True) for i, name in enumerate(SILOS)}
 
 
 def write_accounting(frame: pd.DataFrame, path: Path, rng: np.random.Generator) -> None:

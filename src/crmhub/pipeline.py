@@ -13,17 +13,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 import sqlalchemy as sa
 
-from crmhub.canonical import IDENTITY_FIELDS
 from crmhub.config.loader import Hub, SourceDefinition, load_hub
 from crmhub.connectors.base import Capability, Connector, StreamSpec
 from crmhub.errors import ConnectorError, CrmhubError, SourceContractError
-from crmhub.golden_record import models
+from crmhub.golden_record import models, store
 from crmhub.golden_record.build import build_golden
 from crmhub.golden_record.db import open_database
-from crmhub.golden_record.staging import load_state, quarantine_records, stage_batch
+from crmhub.golden_record.staging import quarantine_records, stage_batch
 from crmhub.golden_record.writeback import apply_report, plan_writeback
 from crmhub.matching.engine import match_records
 from crmhub.progress import current_progress
@@ -92,32 +90,21 @@ class RunSummary:
 def start_run(config_path: str) -> int:
     """Open (and migrate) the golden-record DB and record a new run."""
     hub = load_hub(config_path)
-    engine = open_database(hub.database_url)
-    with engine.begin() as conn:
-        result = conn.execute(
-            sa.insert(models.Run)
-            .values(started_at=_now(), status="running")
-            .returning(models.Run.run_id)
-        )
-        return int(result.scalar_one())
+    return store.start_run(open_database(hub.database_url))
 
 
 def finish_run(config_path: str, summary: RunSummary) -> None:
     """Store the run's summary and final status."""
     hub = load_hub(config_path)
-    engine = open_database(hub.database_url)
-    status = "failed" if summary.failed_sources else "succeeded"
     payload = {
         "sources": [s.as_row() for s in summary.sources],
         "golden": summary.golden,
         "pairs": summary.pairs,
     }
-    with engine.begin() as conn:
-        conn.execute(
-            sa.update(models.Run)
-            .where(models.Run.run_id == summary.run_id)
-            .values(finished_at=_now(), status=status, summary=payload)
-        )
+    status = "failed" if summary.failed_sources else "succeeded"
+    store.finish_run(
+        open_database(hub.database_url), summary.run_id, status=status, summary=payload
+    )
 
 
 def extract_source(config_path: str, name: str, run_id: int) -> SourceSummary:
@@ -135,7 +122,7 @@ def extract_source(config_path: str, name: str, run_id: int) -> SourceSummary:
     connector = source.make_connector()
     try:
         spec = _select_stream(source, connector)
-        state = load_state(engine, name, spec.name)
+        state = store.load_state(engine, name, spec.name)
         for batch in connector.read(spec.name, state):
             if batch.rejected:
                 quarantine_records(engine, run_id, name, spec.name, batch.rejected)
@@ -165,7 +152,7 @@ def match_and_build(config_path: str, run_id: int) -> dict[str, Any]:
     engine = open_database(hub.database_url)
     progress = current_progress()
     progress.start("match")
-    frame = load_match_frame(engine)
+    frame = store.load_match_input(engine)
     result = match_records(frame, hub.config.matching)
     decisions = result.pairs["decision"].value_counts().to_dict() if len(result.pairs) else {}
     progress.finish("match", f"{len(frame)} records, {decisions.get('match', 0)} matched pairs")
@@ -191,7 +178,7 @@ def write_back_source(config_path: str, name: str, run_id: int) -> SourceSummary
         progress.start(f"write back {name}", total=len(upserts))
         if upserts:
             report = connector.write(spec.name, upserts)
-            counts = apply_report(engine, run_id, source, spec.name, upserts, report)
+            counts = apply_report(engine, run_id, source, spec.name, upserts, report, key=spec.key)
             summary.written = counts.get("applied", 0)
             summary.write_unchanged = counts.get("unchanged", 0)
             summary.write_rejected = counts.get("rejected", 0)
@@ -244,16 +231,6 @@ def check_hub(config_path: Any) -> list[tuple[str, bool, str]]:
     for name, source in hub.sources.items():
         results.append((f"source {name}", *_check_source(source)))
     return results
-
-
-def load_match_frame(engine: sa.Engine) -> pd.DataFrame:
-    """The staged, not deleted records with their identity fields, as matching wants them."""
-    table = models.SourceRecord.__table__
-    columns = [table.c.id.label("record_id"), table.c.source]
-    columns += [table.c[f] for f in IDENTITY_FIELDS if f in table.c]
-    query = sa.select(*columns).where(table.c.deleted.is_(False)).order_by(table.c.id)
-    with engine.connect() as conn:
-        return pd.read_sql(query, conn)
 
 
 def _check_source(source: SourceDefinition) -> tuple[bool, str]:

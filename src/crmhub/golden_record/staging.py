@@ -361,3 +361,9 @@ class _Writer:
             except BaseException as exc:  # handed to the reading thread by finish()
                 self._error = exc
                 return
+
+
+def content_hash(record: Record, plan: StagingPlan) -> str:
+    """The content hash staging stores for `record`: what write-back patches must match."""
+    payload = _without(record, plan.ignore_fields)
+    return hashlib.blake2b(payload, digest_size=HASH_BYTES, key=plan.hash_key).hexdigest()

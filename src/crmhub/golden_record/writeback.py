@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from crmhub.connectors.base import RowStatus, Upsert, WriteReport
 from crmhub.golden_record import models
-from crmhub.golden_record.staging import content_hash
+from crmhub.golden_record.staging import StagingPlan, content_hash
 
 if TYPE_CHECKING:
     from crmhub.config.loader import SourceDefinition
@@ -55,10 +55,12 @@ def apply_report(
     stream: str,
     upserts: Sequence[Upsert],
     report: WriteReport,
+    *,
+    key: Sequence[str],
 ) -> dict[str, int]:
     """Log every row's outcome, quarantine rejected rows and patch the applied payloads."""
     now = datetime.now(UTC)
-    echo = _echo_fields(source)
+    plan = StagingPlan.build(key, source.settings.mapping, _echo_fields(source))
     with engine.begin() as conn:
         for upsert, result in zip(upserts, report.rows, strict=True):
             conn.execute(
@@ -68,7 +70,7 @@ def apply_report(
             if result.status is RowStatus.REJECTED:
                 _quarantine(conn, run_id, source.name, stream, upsert, result.reason, now)
             elif result.status is RowStatus.APPLIED:
-                _patch_payload(conn, source.name, stream, upsert, echo)
+                _patch_payload(conn, source.name, stream, upsert, plan)
     return dict(Counter(row.status.value for row in report.rows))
 
 
@@ -148,7 +150,7 @@ def _quarantine(
 
 
 def _patch_payload(
-    conn: sa.Connection, source: str, stream: str, upsert: Upsert, echo: Sequence[str]
+    conn: sa.Connection, source: str, stream: str, upsert: Upsert, plan: StagingPlan
 ) -> None:
     table = models.SourceRecord.__table__
     where = (table.c.source == source) & (table.c.stream == stream)
@@ -157,7 +159,7 @@ def _patch_payload(
     if raw is None:
         return
     patched = {**_load_raw(raw), **upsert.fields}
-    values = {"raw": _dump_raw(patched, raw), "content_hash": content_hash(patched, echo)}
+    values = {"raw": _dump_raw(patched, raw), "content_hash": content_hash(patched, plan)}
     conn.execute(sa.update(table).where(where).values(**values))
 
 

@@ -112,3 +112,15 @@ def test_rebuilt_workbook_keeps_sheets_and_values(
     other = connector(path, sheet="Notes", key="keep")
     assert other.discover()[0].columns == ("keep", "me")
     assert statuses(conn.write("Customers", upserts(("4", "G4")))) == [RowStatus.UNCHANGED]
+
+
+def test_rows_without_key_get_the_new_column_too(tmp_path: Path) -> None:
+    rows = [ROWS[0], ["", *ROWS[1][1:]], *ROWS[2:]]
+    path = make_file(tmp_path, "csv", [HEADER, *rows])
+    conn = connector(path)
+    stream = conn.discover()[0].name
+    conn.write(stream, upserts(("1", "G1")))
+    widths = {len(line.split(",")) for line in path.read_text(encoding="utf-8").splitlines()}
+    assert widths == {len(HEADER) + 1}
+    batches = list(conn.read(stream, None))
+    assert [r.reason for b in batches for r in b.rejected] == ["the key is empty"]

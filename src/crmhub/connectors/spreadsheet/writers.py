@@ -231,8 +231,11 @@ class CsvRewrite:
         if len(row) > width and not any(row[width:]):
             row = row[:width]
         key_values = [dict(zip(header, row, strict=False)).get(k) or None for k in self._key]
-        if len(row) != width or None in key_values or any(t is None for _, t in parts):
+        if len(row) != width or any(t is None for _, t in parts):
             out.write(b"".join(raw for raw, _ in parts))  # not a record: keep it as it is
+            return
+        if None in key_values:  # a record without key: nothing to update, but keep it rectangular
+            self._write_text(out, parts, row, {}, plan.new_columns, is_header=False)
             return
         changes = plan.apply(join_key(key_values), dict(zip(header, row, strict=True)))
         self._write_text(out, parts, row, changes, plan.new_columns, is_header=False)
