@@ -25,7 +25,7 @@ class RichProgress:
     def __init__(self, console: Console) -> None:
         self._bar = RichBar(
             SpinnerColumn(),
-            TextColumn("{task.description:<28}"),
+            TextColumn("{task.description:<22}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[note]}"),
@@ -74,7 +74,8 @@ class RichProgress:
 def render_summary(console: Console, summary: Any) -> None:
     """Print what a sync did: per source reads and write-backs, then golden-record figures."""
     table = Table(title=f"sync run {summary.run_id}", title_justify="left")
-    for column in ("source", "status", "read", "new", "changed", "quarantined", "written back"):
+    columns = ("source", "status", "read", "new", "changed", "quarantined", "written", "refused")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("source", "status") else "right")
     for source in summary.sources:
         status = "[green]ok[/green]" if source.status == "ok" else f"[red]{source.status}[/red]"
@@ -85,7 +86,8 @@ def render_summary(console: Console, summary: Any) -> None:
             str(source.inserted),
             str(source.updated),
             str(source.quarantined),
-            f"{source.written} ({source.write_rejected} rejected)",
+            str(source.written),
+            str(source.write_rejected),
         )
     console.print(table)
     golden = summary.golden

@@ -21,6 +21,8 @@ from crmhub.connectors.base import RowStatus, Upsert, WriteReport
 from crmhub.golden_record import models
 from crmhub.golden_record.staging import StagingPlan, content_hash
 
+_CHUNK = 5000
+
 if TYPE_CHECKING:
     from crmhub.config.loader import SourceDefinition
 
@@ -61,16 +63,20 @@ def apply_report(
     """Log every row's outcome, quarantine rejected rows and patch the applied payloads."""
     now = datetime.now(UTC)
     plan = StagingPlan.build(key, source.settings.mapping, _echo_fields(source))
+    applied = []
     with engine.begin() as conn:
+        logs = [
+            _log_row(run_id, source.name, stream, upsert, result, now)
+            for upsert, result in zip(upserts, report.rows, strict=True)
+        ]
+        if logs:
+            conn.execute(sa.insert(models.WritebackLog), logs)
         for upsert, result in zip(upserts, report.rows, strict=True):
-            conn.execute(
-                sa.insert(models.WritebackLog),
-                [_log_row(run_id, source.name, stream, upsert, result, now)],
-            )
             if result.status is RowStatus.REJECTED:
                 _quarantine(conn, run_id, source.name, stream, upsert, result.reason, now)
             elif result.status is RowStatus.APPLIED:
-                _patch_payload(conn, source.name, stream, upsert, plan)
+                applied.append(upsert)
+        _patch_payloads(conn, source.name, stream, applied, plan)
     return dict(Counter(row.status.value for row in report.rows))
 
 
@@ -149,18 +155,35 @@ def _quarantine(
     )
 
 
-def _patch_payload(
-    conn: sa.Connection, source: str, stream: str, upsert: Upsert, plan: StagingPlan
+def _patch_payloads(
+    conn: sa.Connection, source: str, stream: str, applied: Sequence[Upsert], plan: StagingPlan
 ) -> None:
+    """Make the stored payload and hash what the source holds now that the write landed."""
     table = models.SourceRecord.__table__
-    where = (table.c.source == source) & (table.c.stream == stream)
-    where &= table.c.source_id == upsert.external_id
-    raw = conn.execute(sa.select(table.c.raw).where(where)).scalar_one_or_none()
-    if raw is None:
-        return
-    patched = {**_load_raw(raw), **upsert.fields}
-    values = {"raw": _dump_raw(patched, raw), "content_hash": content_hash(patched, plan)}
-    conn.execute(sa.update(table).where(where).values(**values))
+    scope = (table.c.source == source) & (table.c.stream == stream)
+    by_id = {u.external_id: u for u in applied if u.external_id is not None}
+    ids = list(by_id)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        query = sa.select(table.c.id, table.c.source_id, table.c.raw)
+        rows = conn.execute(query.where(scope & table.c.source_id.in_(chunk))).all()
+        updates = []
+        for record_id, source_id, raw in rows:
+            patched = {**_load_raw(raw), **by_id[source_id].fields}
+            updates.append(
+                {
+                    "record_id": record_id,
+                    "new_raw": _dump_raw(patched, raw),
+                    "new_hash": content_hash(patched, plan),
+                }
+            )
+        if updates:
+            statement = (
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("record_id"))
+                .values(raw=sa.bindparam("new_raw"), content_hash=sa.bindparam("new_hash"))
+            )
+            conn.execute(statement, updates)
 
 
 def _echo_fields(source: SourceDefinition) -> tuple[str, ...]:
