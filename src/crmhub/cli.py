@@ -20,7 +20,6 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from crmhub.errors import ConfigError, CrmhubError
 
@@ -45,10 +44,10 @@ def _friendly_errors() -> Iterator[None]:
         yield
     except ConfigError as exc:
         for problem in exc.problems:
-            err_console.print(f"[red]error[/red] {problem}", markup=True, highlight=False)
+            err_console.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except CrmhubError as exc:
-        err_console.print(f"[red]error[/red] {exc}", markup=True, highlight=False)
+        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -91,10 +90,9 @@ def check(config: ConfigArg) -> None:
 
     with _friendly_errors():
         results = check_hub(config)
-        table = Table("what", "ok", "details")
         for name, ok, message in results:
-            table.add_row(name, "[green]yes[/green]" if ok else "[red]no[/red]", message)
-        console.print(table)
+            mark = "[green]ok  [/green]" if ok else "[red]FAIL[/red]"
+            console.print(f"{mark} {name}: {message}", highlight=False, soft_wrap=True)
         if not all(ok for _, ok, _ in results):
             raise typer.Exit(1)
 

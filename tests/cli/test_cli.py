@@ -1,0 +1,64 @@
+"""The command line as a user meets it: exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crmhub.cli import app
+from crmhub.demo import create_demo
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return create_demo(tmp_path_factory.mktemp("cli-demo"), customers=60, seed=11)
+
+
+def test_check_reports_every_connection_ok(demo_config: Path) -> None:
+    result = runner.invoke(app, ["check", str(demo_config)])
+    assert result.exit_code == 0, result.output
+    for name in ("accounting", "sales", "credit", "marketing", "golden-record DB"):
+        assert name in result.output
+
+
+def test_check_names_the_broken_source_in_one_line(tmp_path: Path) -> None:
+    config = create_demo(tmp_path, customers=20, seed=2)
+    (tmp_path / "silos" / "credit.xlsx").unlink()
+    result = runner.invoke(app, ["check", str(config)])
+    assert result.exit_code == 1
+    assert "credit.xlsx" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_config_exits_2_with_file_line_and_fix(tmp_path: Path) -> None:
+    config = tmp_path / "hub.yaml"
+    config.write_text(
+        "sources:\n  crm:\n    type: spreadsheet\n    pth: a.csv\n    key: id\n", encoding="utf-8"
+    )
+    result = runner.invoke(app, ["check", str(config)])
+    assert result.exit_code == 2
+    assert "hub.yaml:4:5 sources.crm.pth: unknown field; did you mean 'path'?" in result.output
+
+
+def test_schema_describes_each_connector_kind(tmp_path: Path) -> None:
+    out = tmp_path / "hub.schema.json"
+    result = runner.invoke(app, ["schema", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(out.read_text(encoding="utf-8"))
+    variants = schema["properties"]["sources"]["additionalProperties"]["oneOf"]
+    names = [v["$ref"].split("/")[-1] for v in variants]
+    kinds = {schema["$defs"][name]["properties"]["type"]["const"] for name in names}
+    assert {"sql", "spreadsheet"} <= kinds
+    sql = schema["$defs"]["Source_sql"]["properties"]
+    assert {"url", "table", "key", "mapping", "trust", "writeback"} <= set(sql)
+
+
+def test_db_upgrade_creates_the_golden_record_db(demo_config: Path) -> None:
+    result = runner.invoke(app, ["db", "upgrade", str(demo_config)])
+    assert result.exit_code == 0, result.output
+    assert (demo_config.parent / "crmhub.db").exists()
