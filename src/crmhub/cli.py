@@ -149,8 +149,13 @@ def db_upgrade(config: ConfigArg) -> None:
 
 
 def _run_sync(config: Path) -> Any:
+    from crmhub.config.loader import load_hub
     from crmhub.flows.sync import sync_flow
+    from crmhub.pipeline import golden_database
     from crmhub.progress import use_progress
+
+    hub = load_hub(config)  # config and DB problems are one line here, not a crashed flow
+    golden_database(hub.database_url)
 
     with _rich_progress() as progress:
         use_progress(progress)

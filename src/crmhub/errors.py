@@ -68,6 +68,10 @@ class SourceContractError(ConnectorError):
     """The source broke its schema or paging contract: stop this stream, keep the old state."""
 
 
+class GoldenDatabaseError(CrmhubError):
+    """The golden-record database cannot be reached or migrated: nothing can run until it can."""
+
+
 class RecordError(CrmhubError):
     """One record cannot be used: quarantine it with this reason, the run continues."""
 

@@ -8,6 +8,7 @@ golden ids are derived from what is stored, and write-back sends only what the s
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 
 from crmhub.config.loader import Hub, SourceDefinition, load_hub
 from crmhub.connectors.base import Capability, Connector, StreamSpec
-from crmhub.errors import ConnectorError, CrmhubError, SourceContractError
+from crmhub.errors import ConnectorError, CrmhubError, GoldenDatabaseError, SourceContractError
 from crmhub.golden_record import models, store
 from crmhub.golden_record.build import build_golden
 from crmhub.golden_record.db import open_database
@@ -87,10 +88,24 @@ class RunSummary:
         return "\n".join(lines)
 
 
+@functools.cache
+def golden_database(url: str) -> sa.Engine:
+    """The migrated golden-record DB at `url`, opened once per process and shared by steps.
+
+    Raises:
+        GoldenDatabaseError: one line saying which database and why it cannot be used.
+    """
+    try:
+        return open_database(url)
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        message = f"golden-record DB {_redact_url(url)}: cannot open it: {_first_line(exc)}"
+        raise GoldenDatabaseError(message) from None
+
+
 def start_run(config_path: str) -> int:
     """Open (and migrate) the golden-record DB and record a new run."""
     hub = load_hub(config_path)
-    return store.start_run(open_database(hub.database_url))
+    return store.start_run(golden_database(hub.database_url))
 
 
 def finish_run(config_path: str, summary: RunSummary) -> None:
@@ -103,7 +118,7 @@ def finish_run(config_path: str, summary: RunSummary) -> None:
     }
     status = "failed" if summary.failed_sources else "succeeded"
     store.finish_run(
-        open_database(hub.database_url), summary.run_id, status=status, summary=payload
+        golden_database(hub.database_url), summary.run_id, status=status, summary=payload
     )
 
 
@@ -115,7 +130,7 @@ def extract_source(config_path: str, name: str, run_id: int) -> SourceSummary:
     """
     hub = load_hub(config_path)
     source = hub.sources[name]
-    engine = open_database(hub.database_url)
+    engine = golden_database(hub.database_url)
     summary = SourceSummary(name=name)
     progress = current_progress()
     progress.start(f"read {name}")
@@ -149,7 +164,7 @@ def extract_source(config_path: str, name: str, run_id: int) -> SourceSummary:
 def match_and_build(config_path: str, run_id: int) -> dict[str, Any]:
     """Match every staged record and build golden records; returns golden and pair figures."""
     hub = load_hub(config_path)
-    engine = open_database(hub.database_url)
+    engine = golden_database(hub.database_url)
     progress = current_progress()
     progress.start("match")
     frame = store.load_match_input(engine)
@@ -168,7 +183,7 @@ def write_back_source(config_path: str, name: str, run_id: int) -> SourceSummary
     """Send `name` the golden ids and golden values it does not have yet; log every row."""
     hub = load_hub(config_path)
     source = hub.sources[name]
-    engine = open_database(hub.database_url)
+    engine = golden_database(hub.database_url)
     summary = SourceSummary(name=name)
     connector = source.make_connector()
     progress = current_progress()
@@ -224,10 +239,10 @@ def check_hub(config_path: Any) -> list[tuple[str, bool, str]]:
     hub = load_hub(config_path)
     results: list[tuple[str, bool, str]] = [("hub.yaml", True, str(hub.path))]
     try:
-        open_database(hub.database_url)
+        golden_database(hub.database_url)
         results.append(("golden-record DB", True, _redact_url(hub.database_url)))
-    except (CrmhubError, sa.exc.SQLAlchemyError) as exc:
-        results.append(("golden-record DB", False, _first_line(exc)))
+    except GoldenDatabaseError as exc:
+        results.append(("golden-record DB", False, str(exc).removeprefix("golden-record DB ")))
     for name, source in hub.sources.items():
         results.append((f"source {name}", *_check_source(source)))
     return results

@@ -62,3 +62,15 @@ def test_db_upgrade_creates_the_golden_record_db(demo_config: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade", str(demo_config)])
     assert result.exit_code == 0, result.output
     assert (demo_config.parent / "crmhub.db").exists()
+
+
+def test_unreachable_golden_db_is_one_line(demo_config: Path, tmp_path: Path) -> None:
+    text = demo_config.read_text(encoding="utf-8").replace(
+        "url: sqlite:///crmhub.db", "url: postgresql+psycopg://nobody@127.0.0.1:9/none"
+    )
+    config = demo_config.parent / "hub-unreachable.yaml"
+    config.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["sync", str(config)])
+    assert result.exit_code == 1
+    assert "golden-record DB postgresql+psycopg://nobody@127.0.0.1:9/none" in result.output
+    assert "Traceback" not in result.output
