@@ -1,0 +1,350 @@
+"""Comparisons: per field, an ordered list of labelled agreement levels.
+
+A comparison turns the two values of every candidate pair into one level index. Level 0 is
+always ``null`` (a value is missing: no evidence either way) and the last level is ``else``
+(values disagree); in between, the first level whose condition holds wins, strongest first.
+Each class computes all pairs at once. Equality levels compare integer codes (each distinct
+value, or derived value such as the e-mail user, is coded once per record), so they cost an
+integer gather per pair; fuzzy levels run `rapidfuzz.process.cpdist` over the aligned value
+arrays of the still-undecided pairs only, and a score is computed once per pair and reused by
+every threshold.
+
+The YAML ``kind:`` of a `ComparisonSpec` maps 1:1 onto a class here (`compile_comparisons`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import process
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+
+from crmhub.matching.normalize import NICKNAMES
+from crmhub.matching.settings import ComparisonSpec
+
+TRANSFORMS: dict[str, Callable[[pd.Series], pd.Series]] = {
+    "email_user": lambda v: v.str.split("@").str[0],
+    "last7": lambda v: v.str[-7:],
+    "first3": lambda v: v.str[:3],
+    "year": lambda v: v.str[:4],
+    "day_month_swapped": lambda v: v.str[:4] + "-" + v.str[8:10] + "-" + v.str[5:7],
+    "house_number": lambda v: v.str.extract(r"(\d+)", expand=False),
+    "nickname": lambda v: v.map(lambda x: NICKNAMES.get(x, x) if isinstance(x, str) else None),
+}
+"""Record-level derivations some levels compare on, by name."""
+
+_SCORERS: dict[str, Callable[..., float]] = {
+    "jaro_winkler": JaroWinkler.normalized_similarity,
+    "levenshtein": Levenshtein.distance,
+}
+
+
+class RecordValues:
+    """Normalised records with per-record derived values and integer codes, built on first use.
+
+    Shared by every pair set compared against the same records (the random u sample and the
+    candidates), so each derivation runs once per record, never once per pair.
+    """
+
+    def __init__(self, normalized: pd.DataFrame) -> None:
+        self.frame = normalized
+        self._values: dict[tuple[str, str], np.ndarray] = {}
+        self._codes: dict[tuple[str, str], np.ndarray] = {}
+
+    def values(self, column: str, transform: str = "") -> np.ndarray:
+        """Object array of `column` after the named `TRANSFORMS` entry; None when missing."""
+        key = (column, transform)
+        if key not in self._values:
+            series = self.frame[column].astype(object)
+            if transform:
+                series = TRANSFORMS[transform](series)
+            out = series.to_numpy(dtype=object, copy=True)
+            out[pd.isna(out)] = None
+            self._values[key] = out
+        return self._values[key]
+
+    def codes(self, column: str, transform: str = "") -> np.ndarray:
+        """int64 code per record, equal codes for equal values, -1 when missing."""
+        key = (column, transform)
+        if key not in self._codes:
+            codes, _ = pd.factorize(self.values(column, transform), use_na_sentinel=True)
+            self._codes[key] = codes.astype(np.int64)
+        return self._codes[key]
+
+
+class PairValues:
+    """The two sides of a set of pairs (positions into `records`), with cached fuzzy scores."""
+
+    def __init__(self, records: RecordValues, left: np.ndarray, right: np.ndarray) -> None:
+        self.records = records
+        self.left = left
+        self.right = right
+        self._scores: dict[tuple[str, str], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    def codes(self, column: str, transform: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """(left, right) value codes of every pair."""
+        codes = self.records.codes(column, transform)
+        return codes[self.left], codes[self.right]
+
+    def values(
+        self, todo: np.ndarray, column: str, transform: str = "", other: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(left, right) values of the pairs at `todo`; the right side from column `other`."""
+        left = self.records.values(column, transform)[self.left[todo]]
+        right = self.records.values(other or column, transform)[self.right[todo]]
+        return left, right
+
+    def score(self, todo: np.ndarray, column: str, metric: str) -> np.ndarray:
+        """`metric` of the pairs at `todo`, computed once per pair and kept for later levels."""
+        key = (column, metric)
+        if key not in self._scores:
+            self._scores[key] = np.full(len(self), np.nan)
+        scores = self._scores[key]
+        missing = todo[np.isnan(scores[todo])]
+        if len(missing):
+            left, right = self.values(missing, column)
+            scores[missing] = process.cpdist(left, right, scorer=_SCORERS[metric], workers=-1)
+        return scores[todo]
+
+
+Condition = Callable[[PairValues, np.ndarray], np.ndarray]
+"""(pairs, positions of the still-undecided pairs) -> bool mask over those positions."""
+
+
+def _same(column: str, transform: str = "") -> Condition:
+    """Equal values (after a record-level transform); missing never equals anything."""
+
+    def condition(pairs: PairValues, todo: np.ndarray) -> np.ndarray:
+        codes = pairs.records.codes(column, transform)
+        left, right = codes[pairs.left[todo]], codes[pairs.right[todo]]
+        return (left == right) & (left >= 0)
+
+    return condition
+
+
+def _crossed(column: str, other: str, transform: str = "", other_transform: str = "") -> Condition:
+    """Left `column` (transformed) equals right `other` (transformed), missing never equal."""
+
+    def condition(pairs: PairValues, todo: np.ndarray) -> np.ndarray:
+        left = pairs.records.values(column, transform)[pairs.left[todo]]
+        right = pairs.records.values(other, other_transform)[pairs.right[todo]]
+        return np.asarray(left == right, dtype=bool) & ~pd.isna(left)
+
+    return condition
+
+
+def _similar(column: str, threshold: float) -> Condition:
+    return lambda pairs, todo: pairs.score(todo, column, "jaro_winkler") >= threshold
+
+
+def _within_edits(column: str, distance: int) -> Condition:
+    return lambda pairs, todo: pairs.score(todo, column, "levenshtein") <= distance
+
+
+def _either(first: Condition, second: Condition) -> Condition:
+    return lambda pairs, todo: first(pairs, todo) | second(pairs, todo)
+
+
+def _both(first: Condition, second: Condition) -> Condition:
+    def condition(pairs: PairValues, todo: np.ndarray) -> np.ndarray:
+        out = first(pairs, todo)
+        out[out] = second(pairs, todo[out])
+        return out
+
+    return condition
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Base: `column` compared through `conditions` (label, test), tried in order.
+
+    Subclasses list their conditions; `compute` adds the ``null`` and ``else`` levels.
+    """
+
+    column: str
+    name: str = ""
+
+    def conditions(self) -> list[tuple[str, Condition]]:
+        """The labelled tests between ``null`` and ``else``, strongest first."""
+        return [("exact", _same(self.column))]
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """All level labels in index order; index 0 is ``null``, the last is ``else``."""
+        return ("null", *(label for label, _ in self.conditions()), "else")
+
+    @property
+    def label(self) -> str:
+        """Name used in evidence."""
+        return self.name or self.column
+
+    def compute(self, pairs: PairValues) -> np.ndarray:
+        """Level index (int8) of every pair."""
+        left, right = pairs.codes(self.column)
+        tests = self.conditions()
+        levels = np.full(len(left), len(tests) + 1, dtype=np.int8)
+        undecided = (left >= 0) & (right >= 0)
+        levels[~undecided] = 0
+        for index, (_, test) in enumerate(tests, start=1):
+            todo = np.flatnonzero(undecided)
+            if len(todo) == 0:
+                break
+            hit = todo[test(pairs, todo)]
+            levels[hit] = index
+            undecided[hit] = False
+        return levels
+
+
+@dataclass(frozen=True)
+class ExactComparison(Comparison):
+    """null | exact | else. Example: tax ids "123456789" vs "123456789" -> exact."""
+
+
+@dataclass(frozen=True)
+class NameComparison(Comparison):
+    """null | exact | nickname | swapped | Jaro-Winkler>=t (each threshold) | else.
+
+    Examples: "william"/"william" exact; "bill"/"william" nickname (first names only);
+    first "smith" last "john" vs first "john" last "smith" swapped; "jonathan"/"jonathon"
+    JW>=0.92; "john"/"mary" else.
+    """
+
+    thresholds: tuple[float, ...] = (0.92, 0.85, 0.7)
+    swap_with: str | None = None
+    use_nicknames: bool = False
+
+    def conditions(self) -> list[tuple[str, Condition]]:
+        tests: list[tuple[str, Condition]] = [("exact", _same(self.column))]
+        if self.use_nicknames:
+            tests.append(("nickname", _same(self.column, "nickname")))
+        if self.swap_with is not None:  # each value sits in the other column on the other side
+            swapped = _both(
+                _crossed(self.column, self.swap_with), _crossed(self.swap_with, self.column)
+            )
+            tests.append(("swapped", swapped))
+        tests += [(f"jaro_winkler>={t:g}", _similar(self.column, t)) for t in self.thresholds]
+        return tests
+
+
+@dataclass(frozen=True)
+class EmailComparison(Comparison):
+    """null | exact | username | Jaro-Winkler>=t | else.
+
+    Examples: "a.b@x.com"/"a.b@x.com" exact; "a.b@x.com"/"a.b@y.org" username;
+    "jon.smith@x.com"/"john.smith@x.com" JW>=0.88; unrelated addresses else.
+    """
+
+    thresholds: tuple[float, ...] = (0.88,)
+
+    def conditions(self) -> list[tuple[str, Condition]]:
+        tests = [("exact", _same(self.column)), ("username", _same(self.column, "email_user"))]
+        return tests + [(f"jaro_winkler>={t:g}", _similar(self.column, t)) for t in self.thresholds]
+
+
+@dataclass(frozen=True)
+class PhoneComparison(Comparison):
+    """null | exact | one digit off | same last 7 digits | else (on E.164 numbers).
+
+    Examples: "+12125550123" twice exact; "+12125550123"/"+12125550128" one digit off;
+    "+12125550123"/"+13125550123" last 7; different numbers else.
+    """
+
+    def conditions(self) -> list[tuple[str, Condition]]:
+        return [
+            ("exact", _same(self.column)),
+            ("one_digit_off", _within_edits(self.column, 1)),
+            ("last_7_digits", _same(self.column, "last7")),
+        ]
+
+
+@dataclass(frozen=True)
+class DateComparison(Comparison):
+    """null | exact | one typo or day/month swapped | same year | else (ISO dates).
+
+    Examples: "1980-03-04" twice exact; "1980-03-04"/"1980-04-03" or "1980-03-05" typo;
+    "1980-03-04"/"1980-11-20" same year; other years else.
+    """
+
+    def conditions(self) -> list[tuple[str, Condition]]:
+        swapped = _crossed(self.column, self.column, "day_month_swapped")
+        return [
+            ("exact", _same(self.column)),
+            ("typo_or_day_month_swapped", _either(swapped, _within_edits(self.column, 1))),
+            ("same_year", _same(self.column, "year")),
+        ]
+
+
+@dataclass(frozen=True)
+class PostcodeComparison(Comparison):
+    """null | exact | same first 3 characters (district) | else. "SW1A1AA"/"SW1A2BB" district."""
+
+    def conditions(self) -> list[tuple[str, Condition]]:
+        return [("exact", _same(self.column)), ("district", _same(self.column, "first3"))]
+
+
+@dataclass(frozen=True)
+class AddressComparison(Comparison):
+    """null | exact | same house number and JW>=t | JW>=t | else (normalised street lines).
+
+    Examples: "12 main street" twice exact; "12 main street"/"12 mian street" number+JW;
+    "12 main street"/"21 main street" JW only (neighbours); unrelated streets else.
+    """
+
+    thresholds: tuple[float, ...] = (0.88,)
+
+    def conditions(self) -> list[tuple[str, Condition]]:
+        number = _same(self.column, "house_number")
+        tests: list[tuple[str, Condition]] = [("exact", _same(self.column))]
+        tests += [
+            (f"same_number_jaro_winkler>={t:g}", _both(number, _similar(self.column, t)))
+            for t in self.thresholds
+        ]
+        return tests + [(f"jaro_winkler>={t:g}", _similar(self.column, t)) for t in self.thresholds]
+
+
+_KINDS: dict[str, type[Comparison]] = {
+    "exact": ExactComparison,
+    "name": NameComparison,
+    "email": EmailComparison,
+    "phone": PhoneComparison,
+    "date": DateComparison,
+    "postcode": PostcodeComparison,
+    "address": AddressComparison,
+}
+
+
+def compile_comparisons(specs: Sequence[ComparisonSpec]) -> list[Comparison]:
+    """Turn declared specs into comparison objects (kind -> class, thresholds, swap column)."""
+    out: list[Comparison] = []
+    for spec in specs:
+        cls = _KINDS[spec.kind]
+        kwargs: dict[str, object] = {"column": spec.column, "name": spec.name}
+        if spec.thresholds is not None and hasattr(cls, "thresholds"):
+            kwargs["thresholds"] = spec.thresholds
+        if cls is NameComparison:
+            kwargs["swap_with"] = spec.swap_with
+            kwargs["use_nicknames"] = spec.column == "first_name"
+        out.append(cls(**kwargs))  # type: ignore[arg-type]
+    return out
+
+
+def compare_pairs(
+    records: RecordValues | pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    comparisons: Sequence[Comparison],
+) -> np.ndarray:
+    """The (pairs x comparisons) int8 level matrix for the pairs (left[i], right[i])."""
+    if isinstance(records, pd.DataFrame):
+        records = RecordValues(records)
+    pairs = PairValues(records, left, right)
+    out = np.zeros((len(left), len(comparisons)), dtype=np.int8)
+    for k, comparison in enumerate(comparisons):
+        out[:, k] = comparison.compute(pairs)
+    return out

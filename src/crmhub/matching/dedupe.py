@@ -1,0 +1,146 @@
+"""Flat-file dedupe: the matching engine on one CSV, without a hub or a database.
+
+`crmhub dedupe INPUT.csv --out OUT.csv` calls `dedupe_csv`. Input columns use canonical names
+(any subset of `crmhub.canonical.IDENTITY_FIELDS`; other columns are read but not needed). Each
+row is identified by a *record key*: ``source/source_id`` when both columns exist, else ``id``,
+else its 1-based row number. The output has the key columns plus ``cluster_id``, the golden id
+`mint_golden_id` would give the cluster, for every input row in input order, so the same file
+always yields the same ids and a golden-record store built later agrees with them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crmhub.canonical import IDENTITY_FIELDS
+from crmhub.golden_record.ids import mint_golden_id
+from crmhub.matching.engine import MatchResult, match_records
+from crmhub.matching.settings import MatchingSettings
+
+logger = logging.getLogger(__name__)
+
+ROW_NUMBER_COLUMN = "row_number"
+
+
+@dataclass(frozen=True)
+class DedupeSummary:
+    """What a dedupe run did, for the CLI to print and benchmarks to check."""
+
+    rows: int
+    clusters: int
+    duplicate_rows: int
+    match_pairs: int
+    review_pairs: int
+    key_columns: tuple[str, ...]
+    identity_columns: tuple[str, ...]
+    output_path: Path
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def record_keys(frame: pd.DataFrame) -> tuple[tuple[str, ...], pd.Series]:
+    """The key columns to write out and the key text of every row.
+
+    ``source`` + ``source_id`` when both exist (key ``source/source_id``), else ``id``, else the
+    1-based row number; missing parts become empty text so every row still has a key.
+    """
+    if {"source", "source_id"} <= set(frame.columns):
+        keys = (
+            frame["source"].fillna("").astype(str) + "/" + frame["source_id"].fillna("").astype(str)
+        )
+        return ("source", "source_id"), keys
+    if "id" in frame.columns:
+        return ("id",), frame["id"].fillna("").astype(str)
+    numbers = pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
+    return (ROW_NUMBER_COLUMN,), numbers.astype(str)
+
+
+def read_records(path: Path) -> pd.DataFrame:
+    """Read a CSV as text (leading zeros and odd values survive); empty cells are missing."""
+    try:
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
+        )
+    except UnicodeDecodeError:
+        from charset_normalizer import from_path
+
+        best = from_path(path).best()
+        encoding = best.encoding if best is not None else "latin-1"
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding
+        )
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def dedupe_frame(
+    frame: pd.DataFrame, settings: MatchingSettings | None = None
+) -> tuple[pd.DataFrame, MatchResult]:
+    """Cluster the rows of `frame`; returns (key columns + cluster_id, the match result)."""
+    key_columns, keys = record_keys(frame)
+    records = pd.DataFrame({"record_id": np.arange(len(frame), dtype=np.int64)})
+    records["source"] = frame["source"].to_numpy() if "source" in frame.columns else "file"
+    for column in IDENTITY_FIELDS:
+        if column in frame.columns:
+            records[column] = frame[column].to_numpy()
+    result = match_records(records, settings)
+    out = pd.DataFrame(index=frame.index)
+    for column in key_columns:
+        out[column] = frame[column] if column in frame.columns else keys
+    out["cluster_id"] = cluster_golden_ids(result.clusters["cluster"].to_numpy(), keys.to_numpy())
+    return out, result
+
+
+def cluster_golden_ids(cluster: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """`mint_golden_id` of each row's cluster, from the smallest key of the cluster."""
+    rank, sorted_keys = pd.factorize(keys, sort=True)  # rank order == text order
+    labels, group = np.unique(cluster, return_inverse=True)
+    smallest = np.full(len(labels), len(sorted_keys), dtype=np.int64)
+    np.minimum.at(smallest, group, rank)
+    golden = np.array([mint_golden_id([sorted_keys[r]]) for r in smallest], dtype=object)
+    return golden[group]
+
+
+def dedupe_csv(
+    input_path: str | Path, output_path: str | Path, settings: MatchingSettings | None = None
+) -> DedupeSummary:
+    """Deduplicate a CSV of customer records into `output_path` (key columns + cluster_id).
+
+    Raises:
+        FileNotFoundError: the input does not exist.
+        ValueError: the input has none of the canonical identity columns.
+    """
+    started = time.perf_counter()
+    input_path, output_path = Path(input_path), Path(output_path)
+    frame = read_records(input_path)
+    identity = tuple(c for c in IDENTITY_FIELDS if c in frame.columns)
+    if not identity:
+        raise ValueError(
+            f"{input_path}: no identity columns; expected some of {', '.join(IDENTITY_FIELDS)}"
+        )
+    out, result = dedupe_frame(frame, settings)
+    out.to_csv(output_path, index=False)
+    sizes = out["cluster_id"].map(out["cluster_id"].value_counts())
+    decisions = result.pairs["decision"].value_counts()
+    summary = DedupeSummary(
+        rows=len(out),
+        clusters=int(out["cluster_id"].nunique()),
+        duplicate_rows=int((sizes > 1).sum()),
+        match_pairs=int(decisions.get("match", 0)),
+        review_pairs=int(decisions.get("review", 0)),
+        key_columns=tuple(c for c in out.columns if c != "cluster_id"),
+        identity_columns=identity,
+        output_path=output_path,
+        seconds=round(time.perf_counter() - started, 3),
+        timings=result.timings,
+    )
+    logger.info(
+        "deduplicated %s: %d rows -> %d clusters", input_path, summary.rows, summary.clusters
+    )
+    return summary

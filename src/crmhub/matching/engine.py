@@ -1,0 +1,214 @@
+"""The matching engine: normalise -> block -> compare -> score -> cluster, with evidence.
+
+`match_records` is the one entry point the golden-record step and `crmhub dedupe` call. It takes
+records in canonical field names (raw values) and returns every record's cluster plus the scored
+pairs with the reasons for their scores, which become ``match_evidence`` rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from crmhub.matching.blocking import CandidatePairs, derive_keys, generate_pairs
+from crmhub.matching.clustering import cluster_records
+from crmhub.matching.comparisons import (
+    Comparison,
+    RecordValues,
+    compare_pairs,
+    compile_comparisons,
+)
+from crmhub.matching.normalize import normalize_frame
+from crmhub.matching.scoring import (
+    MatchModel,
+    estimate_u,
+    fit_model,
+    pattern_index,
+    score_levels,
+    weight_to_probability,
+)
+from crmhub.matching.settings import MatchingSettings
+
+logger = logging.getLogger(__name__)
+
+PAIR_COLUMNS = ("left_id", "right_id", "weight", "probability", "decision", "rule", "evidence")
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What matching decided.
+
+    Attributes:
+        clusters: DataFrame[record_id, cluster]: every input record once; cluster is an int label
+            (the smallest record_id of the cluster), singletons included.
+        pairs: DataFrame[left_id, right_id, weight, probability, decision, rule, evidence]:
+            scored candidate pairs (``left_id < right_id``); all ``match`` and ``review`` pairs,
+            plus the ``non_match`` ones when asked for. ``evidence`` is a JSON list of
+            ``{"comparison", "level", "weight"}``.
+        model: the fitted m/u parameters (`MatchModel.describe()` shows them).
+        timings: seconds per stage, for benchmarks and run summaries.
+    """
+
+    clusters: pd.DataFrame
+    pairs: pd.DataFrame
+    model: MatchModel | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def match_records(
+    records: pd.DataFrame,
+    settings: MatchingSettings | None = None,
+    *,
+    keep_non_matches: bool = False,
+) -> MatchResult:
+    """Cluster `records` (columns record_id, source and any canonical identity fields).
+
+    Args:
+        records: one row per source record; ``record_id`` must be unique integers.
+        settings: the ``matching:`` block; defaults need no configuration.
+        keep_non_matches: also return pairs scored below the review threshold.
+    """
+    settings = settings or MatchingSettings()
+    record_ids = _record_ids(records)
+    clock = _Clock()
+    normalized = normalize_frame(
+        records.reset_index(drop=True),
+        default_region=settings.default_region,
+        dayfirst=settings.dayfirst,
+    )
+    keys = derive_keys(normalized)
+    clock.lap("normalize")
+    candidates = generate_pairs(keys, settings.blocking, settings.max_block_size)
+    clock.lap("block")
+    comparisons = compile_comparisons(settings.comparisons)
+    values = RecordValues(normalized)
+    levels = compare_pairs(values, candidates.left, candidates.right, comparisons)
+    clock.lap("compare")
+    model = _train(values, levels, candidates, comparisons, settings)
+    weights = score_levels(levels, model, candidates.rule)
+    probability = weight_to_probability(weights)
+    clock.lap("score")
+    accepted = probability >= settings.thresholds.auto_merge
+    clusters = cluster_records(record_ids, candidates.left[accepted], candidates.right[accepted])
+    clock.lap("cluster")
+    pairs = _pair_frame(
+        record_ids, candidates, levels, weights, probability, model, settings, keep_non_matches
+    )
+    clock.lap("evidence")
+    logger.info(
+        "matched %d records: %d candidate pairs, %d accepted, %d clusters",
+        len(record_ids),
+        len(candidates),
+        int(accepted.sum()),
+        clusters["cluster"].nunique(),
+    )
+    return MatchResult(clusters=clusters, pairs=pairs, model=model, timings=clock.laps)
+
+
+def _record_ids(records: pd.DataFrame) -> np.ndarray:
+    if "record_id" not in records.columns:
+        raise ValueError("records need a 'record_id' column")
+    ids = pd.to_numeric(records["record_id"], errors="raise").to_numpy(dtype=np.int64)
+    if pd.Index(ids).has_duplicates:
+        raise ValueError("record_id values must be unique")
+    return ids
+
+
+def _train(
+    values: RecordValues,
+    levels: np.ndarray,
+    candidates: CandidatePairs,
+    comparisons: list[Comparison],
+    settings: MatchingSettings,
+) -> MatchModel:
+    u = estimate_u(values, comparisons, settings.u_sample_pairs, settings.random_seed)
+    model = fit_model(
+        levels,
+        comparisons,
+        u,
+        strata=candidates.rule,
+        strata_labels=candidates.rule_labels,
+        max_iterations=settings.em_max_iterations,
+    )
+    logger.debug(
+        "match model (priors %s)", dict(zip(model.strata, model.prior.round(4), strict=True))
+    )
+    return model
+
+
+def decide(probability: np.ndarray, settings: MatchingSettings) -> np.ndarray:
+    """'match' / 'review' / 'non_match' per pair from the two probability thresholds."""
+    return np.where(
+        probability >= settings.thresholds.auto_merge,
+        "match",
+        np.where(probability >= settings.thresholds.review, "review", "non_match"),
+    )
+
+
+def _pair_frame(
+    record_ids: np.ndarray,
+    candidates: CandidatePairs,
+    levels: np.ndarray,
+    weights: np.ndarray,
+    probability: np.ndarray,
+    model: MatchModel,
+    settings: MatchingSettings,
+    keep_non_matches: bool,
+) -> pd.DataFrame:
+    decision = decide(probability, settings)
+    keep = np.ones(len(decision), bool) if keep_non_matches else decision != "non_match"
+    left_id, right_id = record_ids[candidates.left[keep]], record_ids[candidates.right[keep]]
+    swap = left_id > right_id
+    labels = np.asarray((*candidates.rule_labels, ""), dtype=object)
+    frame = pd.DataFrame(
+        {
+            "left_id": np.where(swap, right_id, left_id),
+            "right_id": np.where(swap, left_id, right_id),
+            "weight": weights[keep],
+            "probability": probability[keep],
+            "decision": decision[keep].astype(object),
+            "rule": labels[candidates.rule[keep]],
+            "evidence": evidence_json(levels[keep], candidates.rule[keep], model),
+        }
+    )
+    return frame.sort_values(["left_id", "right_id"], ignore_index=True)
+
+
+def evidence_json(levels: np.ndarray, strata: np.ndarray, model: MatchModel) -> np.ndarray:
+    """Evidence JSON per pair, built once per distinct (rule, level pattern) and spread back."""
+    if levels.shape[0] == 0:
+        return np.empty(0, dtype=object)
+    first, inverse, _ = pattern_index(levels, strata)
+    weights = model.level_weights()
+    texts = np.empty(len(first), dtype=object)
+    for p, row in enumerate(first):
+        stratum = int(strata[row])
+        texts[p] = orjson.dumps(
+            [
+                {
+                    "comparison": c.label,
+                    "level": c.levels[level],
+                    "weight": round(float(weights[k][stratum, level]), 3),
+                }
+                for k, (c, level) in enumerate(zip(model.comparisons, levels[row], strict=True))
+            ]
+        ).decode()
+    return texts[inverse]
+
+
+class _Clock:
+    """Seconds spent per stage."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = round(now - self._last, 3)
+        self._last = now

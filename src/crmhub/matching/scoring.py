@@ -1,0 +1,241 @@
+"""Fellegi-Sunter scoring: per-level match weights learnt without labels.
+
+For each comparison level, ``m`` is how often records of the *same* customer land on it and
+``u`` how often records of *different* customers do. A level's weight is ``log2(m/u)``; a pair's
+total weight is its prior log-odds plus the sum of its levels' weights, and its match probability
+is ``2^w / (1 + 2^w)``. ``null`` levels weigh 0.
+
+``u`` is first estimated from random record pairs (nearly all non-matches), as Splink does.
+Candidate pairs are not random pairs, though: blocking on last name + postcode brings in the
+relatives who share an address and a landline, blocking on the full name brings in namesakes.
+So EM fits m, u and the prior *per blocking rule* (the rule that found the pair is its
+stratum), starting from the random-pair u and shrunk towards the estimates pooled over all
+rules so that a rule with few pairs borrows strength from the others. Within the
+last-name+postcode stratum a shared street is weak evidence; within the full-name stratum it
+is strong: one global u cannot say both.
+
+EM runs on distinct (stratum, level pattern) rows with counts, so fitting millions of pairs costs
+a few thousand rows of arithmetic per iteration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crmhub.matching.comparisons import Comparison, RecordValues, compare_pairs
+
+logger = logging.getLogger(__name__)
+
+_PSEUDO_COUNT = 1.0
+"""Added to every level count so an unseen level gets a large but finite weight."""
+
+_SHRINKAGE = 20.0
+"""How many pairs' worth of the pooled estimate each rule's estimate starts from."""
+
+_MIN_PRIOR, _MAX_PRIOR = 1e-6, 0.999
+
+
+@dataclass(frozen=True)
+class MatchModel:
+    """Trained parameters. ``m[k]``/``u[k]``: (strata x levels) arrays for comparison k
+    (column 0, the null level, is unused); ``prior``: match share per stratum."""
+
+    comparisons: tuple[Comparison, ...]
+    strata: tuple[str, ...]
+    m: tuple[np.ndarray, ...]
+    u: tuple[np.ndarray, ...]
+    prior: np.ndarray
+    iterations: int
+    converged: bool
+
+    def prior_weights(self) -> np.ndarray:
+        """log2 prior odds of a candidate pair being a match, per stratum."""
+        return np.log2(self.prior / (1.0 - self.prior))
+
+    def level_weights(self) -> list[np.ndarray]:
+        """log2(m/u) per comparison as (strata x levels); the null level weighs 0."""
+        out = []
+        for m, u in zip(self.m, self.u, strict=True):
+            weights = np.log2(m / u)
+            weights[:, 0] = 0.0
+            out.append(weights)
+        return out
+
+    def describe(self) -> pd.DataFrame:
+        """One row per stratum, comparison and level with m, u and weight: what was learnt."""
+        rows = []
+        weights = self.level_weights()
+        for s, stratum in enumerate(self.strata):
+            for k, comparison in enumerate(self.comparisons):
+                for index, label in enumerate(comparison.levels[1:], start=1):
+                    rows.append(
+                        {
+                            "rule": stratum,
+                            "comparison": comparison.label,
+                            "level": label,
+                            "m": self.m[k][s, index],
+                            "u": self.u[k][s, index],
+                            "weight": weights[k][s, index],
+                        }
+                    )
+        return pd.DataFrame(rows)
+
+
+def _smoothed(counts: np.ndarray) -> np.ndarray:
+    """Level probabilities from counts (last axis = levels); the null column is set to 1."""
+    probabilities = np.array(counts, dtype=np.float64) + _PSEUDO_COUNT
+    probabilities[..., 0] = 0.0
+    probabilities /= probabilities.sum(axis=-1, keepdims=True)
+    probabilities[..., 0] = 1.0
+    return probabilities
+
+
+def estimate_u(
+    records: RecordValues, comparisons: Sequence[Comparison], n_pairs: int, seed: int
+) -> tuple[np.ndarray, ...]:
+    """u per comparison level from `n_pairs` random record pairs (seeded, so reproducible)."""
+    n = len(records.frame)
+    if n < 2:
+        return tuple(_smoothed(np.zeros(len(c.levels))) for c in comparisons)
+    rng = np.random.default_rng(seed)
+    size = int(min(n_pairs, n * (n - 1) // 2))
+    left = rng.integers(0, n, size=size)
+    right = (left + rng.integers(1, n, size=size)) % n  # never equal to left
+    levels = compare_pairs(records, left, right, comparisons)
+    return tuple(
+        _smoothed(np.bincount(levels[:, k], minlength=len(c.levels)))
+        for k, c in enumerate(comparisons)
+    )
+
+
+def pattern_index(
+    levels: np.ndarray, strata: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (stratum, level pattern) rows: (first row of each, inverse per pair, counts)."""
+    code = np.asarray(strata, dtype=np.int64).copy()
+    for k in range(levels.shape[1]):
+        code = code * (int(levels[:, k].max(initial=0)) + 1) + levels[:, k]
+    _, first, inverse, counts = np.unique(
+        code, return_index=True, return_inverse=True, return_counts=True
+    )
+    return first, inverse.reshape(-1), counts.astype(np.float64)
+
+
+def _initial_m(n_levels: int) -> np.ndarray:
+    """Most matches agree exactly, fewer at each weaker level, few disagree."""
+    m = np.zeros(n_levels)
+    m[1:] = 0.5 ** np.arange(n_levels - 1)
+    m[-1] = 0.05
+    return _smoothed(m * 1000)
+
+
+@dataclass
+class _Fit:
+    """EM state over the pattern rows."""
+
+    patterns: np.ndarray  # (rows x comparisons) level indexes
+    strata: np.ndarray  # stratum of each row
+    counts: np.ndarray  # pairs per row
+    n_strata: int
+
+    def posterior(self, m: list[np.ndarray], u: list[np.ndarray], prior: np.ndarray) -> np.ndarray:
+        log_ratio = np.log(prior / (1.0 - prior))[self.strata]
+        for k in range(self.patterns.shape[1]):
+            level = self.patterns[:, k]
+            log_ratio += np.log(m[k][self.strata, level]) - np.log(u[k][self.strata, level])
+        return 1.0 / (1.0 + np.exp(-np.clip(log_ratio, -700, 700)))
+
+    def level_table(self, k: int, n_levels: int, weights: np.ndarray) -> np.ndarray:
+        """(strata x levels) probabilities of comparison k, shrunk towards the pooled ones."""
+        table = np.zeros((self.n_strata, n_levels))
+        np.add.at(table, (self.strata, self.patterns[:, k]), weights)
+        table[:, 0] = 0.0
+        pooled = _smoothed(table.sum(axis=0))
+        pooled[0] = 0.0
+        return _smoothed(table + _SHRINKAGE * pooled - _PSEUDO_COUNT)
+
+    def shared_table(self, k: int, n_levels: int, weights: np.ndarray) -> np.ndarray:
+        """(strata x levels) m of comparison k: one distribution for all strata, restricted in
+        each stratum to the levels that occur there (a pair found by a later rule cannot have
+        an equal e-mail if an e-mail rule came first) and renormalised."""
+        counts = np.bincount(self.patterns[:, k], weights=weights, minlength=n_levels)
+        pooled: np.ndarray = np.tile(_smoothed(counts), (self.n_strata, 1))
+        seen = np.zeros((self.n_strata, n_levels))
+        np.add.at(seen, (self.strata, self.patterns[:, k]), self.counts)
+        pooled[:, 1:] = np.where(seen[:, 1:] > 0, pooled[:, 1:], 1e-12)
+        pooled[:, 1:] /= pooled[:, 1:].sum(axis=1, keepdims=True)
+        return pooled
+
+    def prior(self, matched: np.ndarray) -> np.ndarray:
+        per = np.bincount(self.strata, weights=matched, minlength=self.n_strata)
+        total = np.bincount(self.strata, weights=self.counts, minlength=self.n_strata)
+        pooled = matched.sum() / max(self.counts.sum(), 1.0)
+        return np.clip((per + _SHRINKAGE * pooled) / (total + _SHRINKAGE), _MIN_PRIOR, _MAX_PRIOR)
+
+
+def fit_model(
+    levels: np.ndarray,
+    comparisons: Sequence[Comparison],
+    u: Sequence[np.ndarray],
+    *,
+    strata: np.ndarray | None = None,
+    strata_labels: Sequence[str] = ("all",),
+    max_iterations: int = 100,
+    tolerance: float = 1e-5,
+) -> MatchModel:
+    """Fit m, u and the prior per stratum by EM over the candidate pairs' level patterns.
+
+    Args:
+        levels: (pairs x comparisons) level indexes.
+        u: per comparison, level probabilities from random pairs: the starting u.
+        strata: stratum index (finding blocking rule) of each pair; None = one stratum.
+    """
+    strata = np.zeros(len(levels), np.int64) if strata is None else np.asarray(strata, np.int64)
+    n_strata = max(len(strata_labels), int(strata.max(initial=0)) + 1)
+    first, _, counts = pattern_index(levels, strata)
+    fit = _Fit(levels[first], strata[first], counts, n_strata)
+    m = [np.tile(_initial_m(len(c.levels)), (n_strata, 1)) for c in comparisons]
+    u_now = [np.tile(np.asarray(ui, dtype=np.float64), (n_strata, 1)) for ui in u]
+    prior, converged, iteration = np.full(n_strata, 0.3), False, 0
+    for iteration in range(1, max_iterations + 1):  # noqa: B007
+        matched = counts * fit.posterior(m, u_now, prior)
+        new_m = [fit.shared_table(k, len(c.levels), matched) for k, c in enumerate(comparisons)]
+        u_now = [
+            fit.level_table(k, len(c.levels), counts - matched) for k, c in enumerate(comparisons)
+        ]
+        new_prior = fit.prior(matched)
+        change = max(
+            [float(np.abs(new_prior - prior).max())]
+            + [float(np.abs(a - b).max()) for a, b in zip(new_m, m, strict=True)]
+        )
+        m, prior = new_m, new_prior
+        if change < tolerance:
+            converged = True
+            break
+    if not converged:
+        logger.warning("EM stopped after %d iterations without converging", iteration)
+    labels = tuple(strata_labels) + tuple(str(i) for i in range(len(strata_labels), n_strata))
+    return MatchModel(
+        tuple(comparisons), labels, tuple(m), tuple(u_now), prior, iteration, converged
+    )
+
+
+def score_levels(
+    levels: np.ndarray, model: MatchModel, strata: np.ndarray | None = None
+) -> np.ndarray:
+    """Total log2 match weight (prior included) of every pair."""
+    strata = np.zeros(len(levels), np.int64) if strata is None else np.asarray(strata, np.int64)
+    total = model.prior_weights()[strata]
+    for k, weights in enumerate(model.level_weights()):
+        total = total + weights[strata, levels[:, k]]
+    return total
+
+
+def weight_to_probability(weight: np.ndarray) -> np.ndarray:
+    """Match probability from a total log2 weight (prior included)."""
+    return 1.0 / (1.0 + np.exp2(-np.clip(weight, -1000, 1000)))

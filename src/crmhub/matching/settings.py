@@ -1,0 +1,169 @@
+"""The ``matching:`` block of hub.yaml as a frozen pydantic model whose defaults need no config.
+
+Every field has a default that works for person-level customer data, so ``MatchingSettings()``
+is a complete configuration; a hub only writes down what it changes. Unknown keys are rejected
+(``extra="forbid"``) so a typo such as ``treshold`` fails at load instead of being ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from crmhub.canonical import IDENTITY_FIELDS
+
+ComparisonKind = Literal["name", "email", "phone", "date", "exact", "postcode", "address"]
+
+DERIVED_KEYS: tuple[str, ...] = (
+    "first_name_canon",
+    "first_name_prefix",
+    "last_name_prefix",
+    "birth_year",
+    "email_user",
+    "phone_last7",
+    "name_sorted",
+)
+"""Blocking keys computed from the normalised identity fields (see `blocking.derive_keys`)."""
+
+BLOCKING_KEYS: tuple[str, ...] = IDENTITY_FIELDS + DERIVED_KEYS
+"""Every name a blocking rule may use."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComparisonSpec(_Frozen):
+    """One declared comparison: `kind` picks the class in `comparisons`, `column` its field.
+
+    `thresholds` are similarity cut-offs (0..1, strongest first) for the fuzzy levels; None keeps
+    the kind's defaults. `swap_with` (name kind only) adds a level for values found in the other
+    column of the pair, e.g. first and last name entered the wrong way round.
+    """
+
+    kind: ComparisonKind
+    column: str
+    thresholds: tuple[float, ...] | None = None
+    swap_with: str | None = None
+
+    @field_validator("column", "swap_with")
+    @classmethod
+    def _known_column(cls, value: str | None) -> str | None:
+        if value is not None and value not in IDENTITY_FIELDS:
+            raise ValueError(f"unknown column {value!r}; expected one of {list(IDENTITY_FIELDS)}")
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _descending(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is None:
+            return None
+        if any(not 0.0 < t <= 1.0 for t in value) or list(value) != sorted(value, reverse=True):
+            raise ValueError("thresholds must be in (0, 1] and in descending order")
+        return value
+
+    @property
+    def name(self) -> str:
+        """Label used in evidence; the column is unique per comparison in practice."""
+        return self.column
+
+
+class Thresholds(_Frozen):
+    """Match probabilities at which a pair is merged automatically or sent to review."""
+
+    auto_merge: float = Field(0.95, gt=0.0, lt=1.0)
+    review: float = Field(0.80, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.review > self.auto_merge:
+            raise ValueError("thresholds.review must not exceed thresholds.auto_merge")
+        return self
+
+
+DEFAULT_BLOCKING: tuple[tuple[str, ...], ...] = (
+    ("email",),
+    ("phone",),
+    ("first_name_canon", "last_name"),
+    ("last_name_prefix", "postal_code"),
+    ("birth_date", "last_name_prefix"),
+    ("birth_date", "first_name_prefix"),
+    ("name_sorted", "birth_year"),
+)
+
+# City is left out on purpose: it repeats what postal_code says, and two comparisons of one
+# underlying fact (same place) break the independence the EM fit assumes, which then learns
+# "same address" instead of "same person". Add it when postcodes are missing.
+DEFAULT_COMPARISONS: tuple[ComparisonSpec, ...] = (
+    ComparisonSpec(kind="name", column="first_name", swap_with="last_name"),
+    ComparisonSpec(kind="name", column="last_name", swap_with="first_name"),
+    ComparisonSpec(kind="email", column="email"),
+    ComparisonSpec(kind="phone", column="phone"),
+    ComparisonSpec(kind="date", column="birth_date"),
+    ComparisonSpec(kind="address", column="street"),
+    ComparisonSpec(kind="postcode", column="postal_code"),
+    ComparisonSpec(kind="name", column="company", thresholds=(0.9,)),
+    ComparisonSpec(kind="exact", column="tax_id"),
+)
+
+
+class MatchingSettings(_Frozen):
+    """How records are blocked, compared, scored and clustered.
+
+    `blocking` is an OR of rules, each an AND of equal keys (`BLOCKING_KEYS`); a pair found by an
+    earlier rule is not scored again. A block larger than `max_block_size` records is left out of
+    its rule with a warning, because one junk value (a shared dummy phone) would otherwise produce
+    millions of pairs. `u_sample_pairs` random pairs estimate how often values agree by chance;
+    `em_max_iterations` bounds the unsupervised fit of the match probabilities.
+    """
+
+    blocking: list[list[str]] = Field(default_factory=lambda: [list(r) for r in DEFAULT_BLOCKING])
+    comparisons: list[ComparisonSpec] = Field(default_factory=lambda: list(DEFAULT_COMPARISONS))
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    default_region: str = "US"
+    dayfirst: bool = True
+    max_block_size: int = Field(500, ge=2)
+    u_sample_pairs: int = Field(100_000, ge=1_000)
+    em_max_iterations: int = Field(100, ge=1)
+    random_seed: int = 0
+
+    @field_validator("blocking")
+    @classmethod
+    def _known_keys(cls, rules: list[list[str]]) -> list[list[str]]:
+        problems = [key for rule in rules for key in rule if key not in BLOCKING_KEYS]
+        if problems:
+            raise ValueError(
+                f"unknown blocking keys {problems}; expected some of {list(BLOCKING_KEYS)}"
+            )
+        if any(not rule for rule in rules):
+            raise ValueError("a blocking rule needs at least one key")
+        return rules
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(
+                f"unknown phone region {value!r}; use an ISO 3166 code such as US or GB"
+            )
+        return region
+
+    @field_validator("comparisons")
+    @classmethod
+    def _unique_names(cls, specs: list[ComparisonSpec]) -> list[ComparisonSpec]:
+        names = [spec.name for spec in specs]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"more than one comparison on column(s) {duplicated}")
+        if not specs:
+            raise ValueError("at least one comparison is needed")
+        return specs
+
+
+def rule_label(rule: Sequence[str]) -> str:
+    """How a blocking rule is named in pairs and evidence: keys joined by '+'."""
+    return "+".join(rule)

@@ -1,0 +1,127 @@
+"""Blocking: pairs per rule, each pair once, derived keys, and runaway blocks."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crmhub.matching.blocking import (
+    block_codes,
+    count_pairs,
+    derive_keys,
+    generate_pairs,
+    largest_blocks,
+    pairs_in_blocks,
+)
+from crmhub.matching.normalize import normalize_frame
+
+
+def keys_of(rows: list[dict[str, str | None]]) -> pd.DataFrame:
+    return derive_keys(normalize_frame(pd.DataFrame(rows)))
+
+
+ROWS = [
+    {"first_name": "Bill", "last_name": "Smith", "email": "b@x.com", "postal_code": "10001"},
+    {"first_name": "William", "last_name": "Smith", "email": "B@X.com", "postal_code": "10001"},
+    {"first_name": "Will", "last_name": "Smith", "email": None, "postal_code": "10001"},
+    {"first_name": "Ann", "last_name": "Jones", "email": "b@x.com", "postal_code": "90210"},
+    {"first_name": "Smith", "last_name": "Ann", "email": None, "postal_code": None},
+]
+
+
+def as_set(left: np.ndarray, right: np.ndarray) -> set[tuple[int, int]]:
+    return {(int(a), int(b)) for a, b in zip(left, right, strict=True)}
+
+
+def test_derived_keys() -> None:
+    keys = keys_of(ROWS)
+    assert keys["first_name_canon"].tolist()[:3] == ["william", "william", "william"]
+    assert keys["last_name_prefix"].tolist()[:2] == ["smi", "smi"]
+    assert keys["email_user"].tolist()[0] == "b"
+    assert keys["name_sorted"].tolist()[3:] == ["ann jones", "ann smith"]
+    swapped = keys_of(
+        [{"first_name": "Smith", "last_name": "Ann"}, {"first_name": "Ann", "last_name": "Smith"}]
+    )
+    assert swapped["name_sorted"].nunique() == 1
+
+
+def test_one_rule_pairs_every_record_in_a_block() -> None:
+    keys = keys_of(ROWS)
+    found = generate_pairs(keys, [["email"]])
+    assert as_set(found.left, found.right) == {(0, 1), (0, 3), (1, 3)}
+    assert set(found.rule) == {0}
+
+
+def test_and_rule_needs_every_key_and_skips_missing() -> None:
+    keys = keys_of(ROWS)
+    found = generate_pairs(keys, [["last_name_prefix", "postal_code"]])
+    assert as_set(found.left, found.right) == {(0, 1), (0, 2), (1, 2)}
+    codes = block_codes(keys, ["last_name_prefix", "postal_code"])
+    assert codes[4] == -1  # no postcode: in no block
+
+
+def test_pair_found_by_an_earlier_rule_is_not_repeated() -> None:
+    keys = keys_of(ROWS)
+    rules = [["email"], ["first_name_canon", "last_name"], ["postal_code"]]
+    found = generate_pairs(keys, rules)
+    pairs = list(zip(found.left.tolist(), found.right.tolist(), strict=True))
+    assert len(pairs) == len(set(pairs))
+    assert all(a < b for a, b in pairs)
+    by_rule = {
+        (a, b): found.rule_labels[r]
+        for a, b, r in zip(found.left, found.right, found.rule, strict=True)
+    }
+    assert by_rule[(0, 1)] == "email"
+    assert by_rule[(0, 2)] == "first_name_canon+last_name"
+    assert by_rule[(1, 2)] == "first_name_canon+last_name"
+    assert (2, 3) not in by_rule
+
+
+def test_triangle_enumeration_matches_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    codes = rng.integers(-1, 40, 600)
+    left, right = pairs_in_blocks(codes)
+    expected = {
+        (i, j)
+        for i in range(600)
+        for j in range(i + 1, 600)
+        if codes[i] >= 0 and codes[i] == codes[j]
+    }
+    assert as_set(left, right) == expected
+    assert len(left) == len(expected)
+
+
+def test_runaway_block_is_left_out_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    rows = [{"phone": "212 456 7890", "email": f"p{i}@x.com"} for i in range(50)]
+    rows += [
+        {"phone": "212 456 7891", "email": "a@x.com"},
+        {"phone": "212 456 7891", "email": None},
+    ]
+    keys = keys_of(rows)
+    with caplog.at_level(logging.WARNING, logger="crmhub.matching.blocking"):
+        found = generate_pairs(keys, [["phone"]], max_block_size=10)
+    assert as_set(found.left, found.right) == {(50, 51)}
+    assert (
+        "phone" in caplog.text
+        and "max_block_size=10" in caplog.text
+        and "50 records" in caplog.text
+    )
+
+
+def test_no_rules_or_no_records_give_no_pairs() -> None:
+    assert len(generate_pairs(keys_of(ROWS), [])) == 0
+    empty = derive_keys(normalize_frame(pd.DataFrame({"email": pd.Series([], dtype=object)})))
+    assert len(generate_pairs(empty, [["email"]])) == 0
+
+
+def test_count_pairs_and_largest_blocks() -> None:
+    keys = keys_of(ROWS)
+    counts = count_pairs(keys, [["email"], ["postal_code"]])
+    assert counts["pairs"].tolist() == [3, 3]
+    assert counts["new_pairs"].tolist() == [3, 2]
+    assert counts["largest_block"].tolist() == [3, 3]
+    top = largest_blocks(keys, ["postal_code"], n=1)
+    assert top.iloc[0].to_dict() == {"postal_code": "10001", "records": 3}

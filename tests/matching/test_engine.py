@@ -1,0 +1,142 @@
+"""match_records end to end on small inputs, and the settings model."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from crmhub.demo_data import generate_customers
+from crmhub.matching.engine import MatchResult, match_records
+from crmhub.matching.settings import ComparisonSpec, MatchingSettings, Thresholds
+
+
+@pytest.fixture(scope="module")
+def result() -> tuple[pd.DataFrame, MatchResult]:
+    data = generate_customers(3_000, seed=21)
+    records = data.drop(columns=["source_id"]).assign(record_id=np.arange(100, 100 + len(data)))
+    return records, match_records(records, keep_non_matches=True)
+
+
+def test_every_record_gets_exactly_one_cluster(result: tuple[pd.DataFrame, MatchResult]) -> None:
+    records, matched = result
+    clusters = matched.clusters
+    assert list(clusters.columns) == ["record_id", "cluster"]
+    assert sorted(clusters["record_id"]) == sorted(records["record_id"])
+    assert clusters["cluster"].dtype == np.int64
+    # a cluster's label is one of its members: the smallest record_id
+    smallest = clusters.groupby("cluster")["record_id"].min()
+    assert (smallest.index == smallest.to_numpy()).all()
+
+
+def test_pairs_have_the_agreed_shape(result: tuple[pd.DataFrame, MatchResult]) -> None:
+    _, matched = result
+    pairs = matched.pairs
+    assert list(pairs.columns) == [
+        "left_id",
+        "right_id",
+        "weight",
+        "probability",
+        "decision",
+        "rule",
+        "evidence",
+    ]
+    assert (pairs["left_id"] < pairs["right_id"]).all()
+    assert not pairs.duplicated(["left_id", "right_id"]).any()
+    assert set(pairs["decision"]) == {"match", "review", "non_match"}
+    assert pairs["probability"].between(0, 1).all()
+    evidence = orjson.loads(pairs["evidence"].iloc[0])
+    assert {"comparison", "level", "weight"} == set(evidence[0])
+    total = sum(item["weight"] for item in evidence)
+    row = pairs.iloc[0]
+    # evidence weights plus the rule's prior add up to the pair's weight
+    prior = matched.model.prior_weights()[matched.model.strata.index(row["rule"])]
+    assert row["weight"] == pytest.approx(total + prior, abs=0.05)
+
+
+def test_matched_pairs_end_up_in_one_cluster(result: tuple[pd.DataFrame, MatchResult]) -> None:
+    _, matched = result
+    cluster = matched.clusters.set_index("record_id")["cluster"]
+    merged = matched.pairs[matched.pairs["decision"] == "match"]
+    assert (cluster[merged["left_id"]].to_numpy() == cluster[merged["right_id"]].to_numpy()).all()
+
+
+def test_default_result_keeps_only_match_and_review_pairs() -> None:
+    records = pd.DataFrame(
+        {
+            "record_id": [1, 2, 3],
+            "source": ["a", "b", "c"],
+            "first_name": ["Ann", "ANN", "Bob"],
+            "last_name": ["Lee", "Lee", "Lee"],
+            "email": ["ann@x.com", "Ann@X.com", "bob@y.com"],
+        }
+    )
+    matched = match_records(records)
+    assert set(matched.pairs["decision"]) <= {"match", "review"}
+    assert len(matched.clusters) == 3
+
+
+@pytest.mark.parametrize("size", [0, 1])
+def test_tiny_inputs(size: int) -> None:
+    records = pd.DataFrame(
+        {
+            "record_id": np.arange(size, dtype=np.int64),
+            "source": ["s"] * size,
+            "email": ["a@b.com"] * size,
+        }
+    )
+    matched = match_records(records)
+    assert len(matched.clusters) == size
+    assert matched.pairs.empty
+
+
+def test_record_ids_must_be_unique_and_present() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        match_records(pd.DataFrame({"record_id": [1, 1], "email": ["a@b.com", "a@b.com"]}))
+    with pytest.raises(ValueError, match="record_id"):
+        match_records(pd.DataFrame({"email": ["a@b.com"]}))
+
+
+def test_settings_defaults_need_no_config() -> None:
+    settings = MatchingSettings()
+    assert settings.thresholds.auto_merge > settings.thresholds.review
+    assert ["email"] in settings.blocking
+    assert settings.default_region == "US"
+
+
+INVALID = [
+    ({"treshold": 1}, "Extra inputs are not permitted"),
+    ({"blocking": [["emial"]]}, "unknown blocking keys"),
+    ({"blocking": [[]]}, "at least one key"),
+    ({"thresholds": {"auto_merge": 0.5, "review": 0.9}}, "must not exceed"),
+    ({"thresholds": {"auto_merge": 1.5}}, "less than 1"),
+    ({"default_region": "XX"}, "unknown phone region"),
+    ({"max_block_size": 1}, "greater than or equal to 2"),
+    ({"comparisons": [{"kind": "name", "column": "nick"}]}, "unknown column"),
+    ({"comparisons": [{"kind": "fuzzy", "column": "email"}]}, "Input should be"),
+    ({"comparisons": [{"kind": "name", "column": "city", "thresholds": [0.5, 0.9]}]}, "descending"),
+    (
+        {"comparisons": [{"kind": "name", "column": "city"}, {"kind": "exact", "column": "city"}]},
+        "more than one comparison",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "message"), INVALID)
+def test_invalid_settings(config: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        MatchingSettings.model_validate(config)
+
+
+def test_settings_are_frozen_and_round_trip() -> None:
+    settings = MatchingSettings(
+        default_region="gb",
+        thresholds=Thresholds(auto_merge=0.9, review=0.5),
+        comparisons=[ComparisonSpec(kind="email", column="email")],
+    )
+    assert settings.default_region == "GB"
+    with pytest.raises(ValidationError):
+        settings.max_block_size = 3  # type: ignore[misc]
+    assert MatchingSettings.model_validate(settings.model_dump()) == settings
