@@ -108,7 +108,10 @@ def serve(config: ConfigArg) -> None:
 
 @app.command()
 def dedupe(
-    input_csv: Annotated[Path, typer.Argument(help="CSV with canonical column names.")],
+    input_csv: Annotated[
+        Path,
+        typer.Argument(help="CSV with canonical column names.", exists=True, dir_okay=False),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Where to write key columns + cluster_id.")],
 ) -> None:
     """Deduplicate one CSV without any config; every row gets its cluster's golden id."""
@@ -116,7 +119,14 @@ def dedupe(
 
     with _friendly_errors():
         summary = dedupe_csv(input_csv, out)
-        console.print(summary)
+        console.print(
+            f"{summary.rows} rows -> {summary.clusters} clusters "
+            f"({summary.duplicate_rows} duplicate rows, {summary.match_pairs} matched pairs, "
+            f"{summary.review_pairs} pairs for review) in {summary.seconds:.1f} s; "
+            f"key: {', '.join(summary.key_columns)}; compared: "
+            f"{', '.join(summary.identity_columns)}; wrote {summary.output_path}",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -74,3 +75,24 @@ def test_unreachable_golden_db_is_one_line(demo_config: Path, tmp_path: Path) ->
     assert result.exit_code == 1
     assert "golden-record DB postgresql+psycopg://nobody@127.0.0.1:9/none" in result.output
     assert "Traceback" not in result.output
+
+
+def test_dedupe_gives_every_row_a_cluster_id(tmp_path: Path) -> None:
+    from crmhub.demo_data import generate_customers
+
+    people = generate_customers(400, seed=4)
+    source = tmp_path / "people.csv"
+    people.drop(columns=["entity_id"]).to_csv(source, index=False)
+    out = tmp_path / "clusters.csv"
+    result = runner.invoke(app, ["dedupe", str(source), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    clusters = pd.read_csv(out, dtype=str)
+    assert list(clusters.columns) == ["source", "source_id", "cluster_id"]
+    assert len(clusters) == len(people) and clusters["cluster_id"].notna().all()
+    assert clusters["cluster_id"].nunique() < len(people)
+
+
+def test_dedupe_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["dedupe", str(tmp_path / "nope.csv"), "--out", "x.csv"])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
