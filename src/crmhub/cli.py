@@ -60,16 +60,23 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 7,
 ) -> None:
     """Create demo silos, sync them into a SQLite golden-record DB and write golden ids back."""
-    from crmhub.demo import create_demo
+    from crmhub.cli_progress import render_customer
+    from crmhub.config.loader import load_hub
+    from crmhub.demo import create_demo, showcase_customer
 
     with _friendly_errors():
         config_path = create_demo(directory, customers=customers, seed=seed)
         console.print(f"Demo silos and hub config written under [bold]{directory}[/bold]")
         summary = _run_sync(config_path)
         _print_summary(summary)
+        shown = showcase_customer(load_hub(config_path).database_url)
+        if shown is not None:
+            render_customer(console, *shown)
         console.print(
-            f"\nGolden-record DB: [bold]{directory / 'crmhub.db'}[/bold] "
-            f"(read the views golden_customers, customer_sources)."
+            f"\nGolden-record DB: [bold]{directory / 'crmhub.db'}[/bold] (apps read the views "
+            f"golden_customers and customer_sources). Golden ids were written back into each "
+            f"silo's crmhub_id column. Run it again: crmhub sync {config_path}",
+            highlight=False,
         )
 
 

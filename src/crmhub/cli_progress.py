@@ -90,14 +90,41 @@ def render_summary(console: Console, summary: Any) -> None:
             str(source.write_rejected),
         )
     console.print(table)
-    golden = summary.golden
+    golden, records = summary.golden, summary.golden.get("records", 0)
+    active = golden.get("active", 0)
     console.print(
-        f"golden records: [bold]{golden.get('active', 0)}[/bold] active from "
-        f"{golden.get('records', 0)} source records; created {golden.get('created', 0)}, "
-        f"updated {golden.get('updated', 0)}, merged {golden.get('merged', 0)}; "
-        f"matched pairs {summary.pairs.get('match', 0)}, "
-        f"for review {summary.pairs.get('review', 0)}"
+        f"{records} source records -> [bold]{active}[/bold] golden customers "
+        f"({max(records - active, 0)} records matched to another); "
+        f"this run created {golden.get('created', 0)}, updated {golden.get('updated', 0)} "
+        f"and merged {golden.get('merged', 0)} golden records; "
+        f"{summary.pairs.get('review', 0)} pairs wait for review",
+        highlight=False,
     )
+    quarantined = sum(s.quarantined for s in summary.sources)
+    if quarantined:
+        console.print(f"{quarantined} records quarantined, for example:", highlight=False)
+        for line in summary.quarantine_samples:
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
     for source in summary.sources:
         if source.error:
             console.print(f"[red]{source.name}[/red]: {source.error}", highlight=False)
+
+
+def render_customer(
+    console: Console, golden: dict[str, Any], members: list[dict[str, Any]]
+) -> None:
+    """One golden customer and the source records it was built from."""
+    fields = ("first_name", "last_name", "email", "phone", "birth_date", "postal_code")
+    table = Table(
+        title=f"golden customer {golden['golden_id']} and its {len(members)} source records",
+        title_justify="left",
+    )
+    table.add_column("source")
+    for name in fields:
+        table.add_column(name)
+    table.add_row("[bold]golden[/bold]", *[str(golden.get(f) or "") for f in fields])
+    for member in members:
+        table.add_row(
+            f"{member['source']} {member['source_id']}", *[str(member.get(f) or "") for f in fields]
+        )
+    console.print(table)

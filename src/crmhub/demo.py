@@ -11,9 +11,11 @@ import shutil
 import sqlite3
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from crmhub.demo_data import generate_customers
 
@@ -138,3 +140,44 @@ def _timestamps(rng: np.random.Generator, n: int) -> list[str]:
     base = np.datetime64("2025-01-01T00:00:00")
     seconds = rng.integers(0, 600 * 24 * 3600, size=n)
     return [str(t) for t in (base + seconds.astype("timedelta64[s]"))]
+
+
+def showcase_customer(database_url: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The golden customer found in the most silos, with what each silo says about them.
+
+    Reads only the public views, the way a call-centre "screen pop" would.
+    """
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            golden_id = conn.execute(
+                sa.text(
+                    "SELECT golden_id FROM customer_sources GROUP BY golden_id "
+                    "ORDER BY count(DISTINCT source) DESC, count(*) DESC, golden_id LIMIT 1"
+                )
+            ).scalar_one_or_none()
+            if golden_id is None:
+                return None
+            golden = (
+                conn.execute(
+                    sa.text("SELECT * FROM golden_customers WHERE golden_id = :g"), {"g": golden_id}
+                )
+                .mappings()
+                .one()
+            )
+            members = (
+                conn.execute(
+                    sa.text(
+                        "SELECT s.source, s.source_id, r.first_name, r.last_name, r.email, "
+                        "r.phone, r.birth_date, r.postal_code FROM customer_sources s "
+                        "JOIN source_record r ON r.id = s.record_id "
+                        "WHERE s.golden_id = :g ORDER BY s.source, s.source_id"
+                    ),
+                    {"g": golden_id},
+                )
+                .mappings()
+                .all()
+            )
+    finally:
+        engine.dispose()
+    return dict(golden), [dict(m) for m in members]

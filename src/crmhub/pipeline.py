@@ -57,6 +57,8 @@ class RunSummary:
     sources: list[SourceSummary] = field(default_factory=list)
     golden: dict[str, int] = field(default_factory=dict)
     pairs: dict[str, int] = field(default_factory=dict)
+    quarantine_samples: list[str] = field(default_factory=list)
+    """A few of this run's quarantined records as `source position: reason` lines."""
 
     @property
     def failed_sources(self) -> list[str]:
@@ -202,6 +204,20 @@ def write_back_source(config_path: str, name: str, run_id: int) -> SourceSummary
         connector.close()
     progress.finish(f"write back {name}", f"{summary.written} rows updated")
     return summary
+
+
+def quarantine_samples(config_path: str, run_id: int, limit: int = 5) -> list[str]:
+    """Up to `limit` records quarantined by run `run_id`, as `source position: reason`."""
+    hub = load_hub(config_path)
+    table = models.Quarantine.__table__
+    query = (
+        sa.select(table.c.source, table.c.position, table.c.reason)
+        .where(table.c.run_id == run_id)
+        .order_by(table.c.id)
+        .limit(limit)
+    )
+    with golden_database(hub.database_url).connect() as conn:
+        return [f"{src} {pos}: {reason}" for src, pos, reason in conn.execute(query)]
 
 
 def can_write_back(hub: Hub, name: str) -> bool:

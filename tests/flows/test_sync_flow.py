@@ -74,7 +74,9 @@ def test_golden_ids_were_written_back_into_every_silo(synced_twice: dict) -> Non
     sales = pd.read_csv(root / "silos" / "sales_contacts.csv", dtype=str)
     assert "crmhub_id" in sales.columns and sales.columns[0] == "Contact ID"
     assert sales["crmhub_id"].notna().sum() == (xref.source == "sales").sum()
-    credit = pd.read_excel(root / "silos" / "credit.xlsx", sheet_name="Customers", dtype=str)
+    credit = pd.read_excel(
+        root / "silos" / "credit.xlsx", sheet_name="Customers", dtype=str, engine="openpyxl"
+    )
     assert credit["crmhub_id"].notna().all()
     marketing = pd.read_excel(root / "silos" / "marketing.ods", engine="odf", dtype=str)
     assert marketing["crmhub_id"].notna().all()

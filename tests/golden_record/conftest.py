@@ -16,9 +16,9 @@ NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    sa.Engine
-]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sa.Engine]:
     """A migrated golden-record database; PostgreSQL uses the module's fresh schema."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db')}/nested/crmhub.db"

@@ -15,20 +15,35 @@ from crmhub.golden_record.staging import stage_batch
 from crmhub.golden_record.store import start_run
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-MAPPING = {"first_name": "first", "last_name": "last", "email": "email",
-           "phone": "phone", "source_updated_at": "updated"}
+MAPPING = {
+    "first_name": "first",
+    "last_name": "last",
+    "email": "email",
+    "phone": "phone",
+    "source_updated_at": "updated",
+}
 
 
 def _stage(engine: sa.Engine, run_id: int, source: str, records: list[dict[str, Any]]) -> None:
-    stage_batch(engine, run_id, source, "customers", records, key="id", mapping=MAPPING,
-                state_after=None, now=NOW)
+    stage_batch(
+        engine,
+        run_id,
+        source,
+        "customers",
+        records,
+        key="id",
+        mapping=MAPPING,
+        state_after=None,
+        now=NOW,
+    )
 
 
 def _ids(engine: sa.Engine, source: str) -> dict[str, int]:
     """source_id -> record id."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT source_id, id FROM source_record WHERE source = :s"), {"s": source})
+        rows = conn.execute(
+            sa.text("SELECT source_id, id FROM source_record WHERE source = :s"), {"s": source}
+        )
         return {sid: rid for sid, rid in rows}
 
 
@@ -39,9 +54,19 @@ def _clusters(groups: list[list[int]]) -> pd.DataFrame:
 
 def _pairs(left: int, right: int, decision: str = "match") -> pd.DataFrame:
     evidence = orjson.dumps([{"comparison": "email", "level": "exact", "weight": 9.1}]).decode()
-    return pd.DataFrame([{"left_id": left, "right_id": right, "weight": 9.1,
-                          "probability": 0.99, "decision": decision, "rule": "email",
-                          "evidence": evidence}])
+    return pd.DataFrame(
+        [
+            {
+                "left_id": left,
+                "right_id": right,
+                "weight": 9.1,
+                "probability": 0.99,
+                "decision": decision,
+                "rule": "email",
+                "evidence": evidence,
+            }
+        ]
+    )
 
 
 def _count(engine: sa.Engine, sql: str, **params: Any) -> int:
@@ -51,19 +76,42 @@ def _count(engine: sa.Engine, sql: str, **params: Any) -> int:
 
 def _golden(engine: sa.Engine, golden_id: str) -> Any:
     with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT * FROM golden_customer WHERE golden_id = :g"),
-                            {"g": golden_id}).one()
+        return conn.execute(
+            sa.text("SELECT * FROM golden_customer WHERE golden_id = :g"), {"g": golden_id}
+        ).one()
 
 
 def _seed(engine: sa.Engine, run_id: int, a: str, b: str) -> dict[str, int]:
-    _stage(engine, run_id, a, [
-        {"id": 1, "first": "Ann", "last": "Lee", "email": "ann@old.org", "updated": "2024-01-01"},
-        {"id": 2, "first": "Bo", "last": "Ek", "email": None, "updated": "2024-01-01"},
-    ])
-    _stage(engine, run_id, b, [
-        {"id": "x1", "first": "Anne", "last": "", "email": "ann@new.org", "phone": "+4930",
-         "updated": "2025-06-01"},
-    ])
+    _stage(
+        engine,
+        run_id,
+        a,
+        [
+            {
+                "id": 1,
+                "first": "Ann",
+                "last": "Lee",
+                "email": "ann@old.org",
+                "updated": "2024-01-01",
+            },
+            {"id": 2, "first": "Bo", "last": "Ek", "email": None, "updated": "2024-01-01"},
+        ],
+    )
+    _stage(
+        engine,
+        run_id,
+        b,
+        [
+            {
+                "id": "x1",
+                "first": "Anne",
+                "last": "",
+                "email": "ann@new.org",
+                "phone": "+4930",
+                "updated": "2025-06-01",
+            },
+        ],
+    )
     ids = _ids(engine, a)
     return {"a1": ids["1"], "a2": ids["2"], "b1": _ids(engine, b)["x1"]}
 
@@ -78,8 +126,9 @@ def test_second_build_is_a_no_op(engine: sa.Engine, run_id: int, source: str) ->
     golden_of = _golden_ids(engine, [a, b])
     events = _count(engine, "SELECT count(*) FROM golden_event")
     run2 = start_run(engine, now=NOW)
-    second = build_golden(engine, run2, clusters, pairs, trust={a: 2, b: 1},
-                          now=NOW + timedelta(days=1))
+    second = build_golden(
+        engine, run2, clusters, pairs, trust={a: 2, b: 1}, now=NOW + timedelta(days=1)
+    )
     assert second == GoldenStats(created=0, updated=0, merged=0, unchanged=2, records=3)
     assert _golden_ids(engine, [a, b]) == golden_of
     assert _count(engine, "SELECT count(*) FROM golden_event") == events
@@ -94,80 +143,147 @@ def _golden_ids(engine: sa.Engine, sources: list[str]) -> dict[tuple[str, str], 
         rows = conn.execute(
             sa.select(sa.column("source"), sa.column("source_id"), sa.column("golden_id"))
             .select_from(sa.table("customer_sources"))
-            .where(sa.column("source").in_(sources))).all()
+            .where(sa.column("source").in_(sources))
+        ).all()
     return {(s, i): g for s, i, g in rows}
 
 
 def test_survivorship_trust_then_recency(engine: sa.Engine, run_id: int, source: str) -> None:
     a, b = source + "_a", source + "_b"
     r = _seed(engine, run_id, a, b)
-    build_golden(engine, run_id, _clusters([[r["a1"], r["b1"]], [r["a2"]]]), _pairs(0, 0, "x"),
-                 trust={a: 2, b: 1}, now=NOW)
+    build_golden(
+        engine,
+        run_id,
+        _clusters([[r["a1"], r["b1"]], [r["a2"]]]),
+        _pairs(0, 0, "x"),
+        trust={a: 2, b: 1},
+        now=NOW,
+    )
     golden = _golden(engine, _golden_ids(engine, [a])[(a, "1")])
     assert (golden.first_name, golden.last_name, golden.email) == ("Ann", "Lee", "ann@old.org")
     assert golden.phone == "+4930"  # only b has one: empty values never win
-    provenance = golden.provenance if isinstance(golden.provenance, dict) else orjson.loads(
-        golden.provenance)
+    provenance = (
+        golden.provenance
+        if isinstance(golden.provenance, dict)
+        else orjson.loads(golden.provenance)
+    )
     assert provenance["email"] == {"source": a, "record_id": r["a1"], "rule": "source_trust"}
     assert provenance["phone"]["rule"] == "only_value"
     run2 = start_run(engine, now=NOW)
-    stats = build_golden(engine, run2, _clusters([[r["a1"], r["b1"]], [r["a2"]]]),
-                         _pairs(0, 0, "x"), trust={a: 1, b: 1}, now=NOW)
+    stats = build_golden(
+        engine,
+        run2,
+        _clusters([[r["a1"], r["b1"]], [r["a2"]]]),
+        _pairs(0, 0, "x"),
+        trust={a: 1, b: 1},
+        now=NOW,
+    )
     assert stats.updated == 1
     golden = _golden(engine, golden.golden_id)
     assert (golden.first_name, golden.email, golden.version) == ("Anne", "ann@new.org", 2)
-    provenance = golden.provenance if isinstance(golden.provenance, dict) else orjson.loads(
-        golden.provenance)
+    provenance = (
+        golden.provenance
+        if isinstance(golden.provenance, dict)
+        else orjson.loads(golden.provenance)
+    )
     assert provenance["email"]["rule"] == "most_recent"
     assert provenance["last_name"] == {"source": a, "record_id": r["a1"], "rule": "only_value"}
-    assert _count(engine, "SELECT count(*) FROM golden_event WHERE golden_id = :g AND "
-                  "event_type = 'updated'", g=golden.golden_id) == 1
+    assert (
+        _count(
+            engine,
+            "SELECT count(*) FROM golden_event WHERE golden_id = :g AND event_type = 'updated'",
+            g=golden.golden_id,
+        )
+        == 1
+    )
 
 
 def test_merge_keeps_the_older_id(engine: sa.Engine, run_id: int, source: str) -> None:
     a, b = source + "_a", source + "_b"
     r = _seed(engine, run_id, a, b)
-    build_golden(engine, run_id, _clusters([[r["a1"]], [r["a2"]]]), _pairs(0, 0, "x"),
-                 trust={}, now=NOW)
-    build_golden(engine, run_id, _clusters([[r["a1"]], [r["a2"]], [r["b1"]]]),
-                 _pairs(0, 0, "x"), trust={}, now=NOW + timedelta(hours=1))
+    build_golden(
+        engine, run_id, _clusters([[r["a1"]], [r["a2"]]]), _pairs(0, 0, "x"), trust={}, now=NOW
+    )
+    build_golden(
+        engine,
+        run_id,
+        _clusters([[r["a1"]], [r["a2"]], [r["b1"]]]),
+        _pairs(0, 0, "x"),
+        trust={},
+        now=NOW + timedelta(hours=1),
+    )
     older = _golden_ids(engine, [a])[(a, "1")]
     newer = _golden_ids(engine, [b])[(b, "x1")]
     run2 = start_run(engine, now=NOW)
-    stats = build_golden(engine, run2, _clusters([[r["b1"], r["a1"]], [r["a2"]]]),
-                         _pairs(r["a1"], r["b1"]), trust={}, now=NOW + timedelta(hours=2))
+    stats = build_golden(
+        engine,
+        run2,
+        _clusters([[r["b1"], r["a1"]], [r["a2"]]]),
+        _pairs(r["a1"], r["b1"]),
+        trust={},
+        now=NOW + timedelta(hours=2),
+    )
     assert (stats.merged, stats.created) == (1, 0)
     links = _golden_ids(engine, [a, b])
     assert links[(a, "1")] == links[(b, "x1")] == older
     retired = _golden(engine, newer)
     assert (retired.status, retired.merged_into) == ("retired", older)
     with engine.connect() as conn:
-        event = conn.execute(sa.text(
-            "SELECT golden_id, other_golden_id FROM golden_event WHERE run_id = :r AND "
-            "event_type = 'merged'"), {"r": run2}).one()
+        event = conn.execute(
+            sa.text(
+                "SELECT golden_id, other_golden_id FROM golden_event WHERE run_id = :r AND "
+                "event_type = 'merged'"
+            ),
+            {"r": run2},
+        ).one()
         assert tuple(event) == (older, newer)
-        active = conn.execute(sa.text(
-            "SELECT golden_id FROM golden_customers WHERE golden_id IN (:o, :n)"),
-            {"o": older, "n": newer}).scalars().all()
+        active = (
+            conn.execute(
+                sa.text("SELECT golden_id FROM golden_customers WHERE golden_id IN (:o, :n)"),
+                {"o": older, "n": newer},
+            )
+            .scalars()
+            .all()
+        )
         assert active == [older]
-        record_golden = conn.execute(sa.text(
-            "SELECT golden_id FROM source_record WHERE id = :i"), {"i": r["b1"]}).scalar_one()
+        record_golden = conn.execute(
+            sa.text("SELECT golden_id FROM source_record WHERE id = :i"), {"i": r["b1"]}
+        ).scalar_one()
         assert record_golden == older
 
 
 def test_retired_ids_are_never_reused(engine: sa.Engine, run_id: int, source: str) -> None:
     a, b = source + "_a", source + "_b"
     r = _seed(engine, run_id, a, b)
-    build_golden(engine, run_id, _clusters([[r["a1"]], [r["a2"]]]), _pairs(0, 0, "x"),
-                 trust={}, now=NOW)
-    build_golden(engine, run_id, _clusters([[r["a1"]], [r["b1"]], [r["a2"]]]),
-                 _pairs(0, 0, "x"), trust={}, now=NOW + timedelta(hours=1))
+    build_golden(
+        engine, run_id, _clusters([[r["a1"]], [r["a2"]]]), _pairs(0, 0, "x"), trust={}, now=NOW
+    )
+    build_golden(
+        engine,
+        run_id,
+        _clusters([[r["a1"]], [r["b1"]], [r["a2"]]]),
+        _pairs(0, 0, "x"),
+        trust={},
+        now=NOW + timedelta(hours=1),
+    )
     first_b = _golden_ids(engine, [b])[(b, "x1")]
-    build_golden(engine, run_id, _clusters([[r["a1"], r["b1"]], [r["a2"]]]),
-                 _pairs(0, 0, "x"), trust={}, now=NOW + timedelta(hours=2))
+    build_golden(
+        engine,
+        run_id,
+        _clusters([[r["a1"], r["b1"]], [r["a2"]]]),
+        _pairs(0, 0, "x"),
+        trust={},
+        now=NOW + timedelta(hours=2),
+    )
     assert _golden(engine, first_b).status == "retired"
-    stats = build_golden(engine, run_id, _clusters([[r["a1"]], [r["b1"]], [r["a2"]]]),
-                         _pairs(0, 0, "x"), trust={}, now=NOW + timedelta(hours=3))
+    stats = build_golden(
+        engine,
+        run_id,
+        _clusters([[r["a1"]], [r["b1"]], [r["a2"]]]),
+        _pairs(0, 0, "x"),
+        trust={},
+        now=NOW + timedelta(hours=3),
+    )
     assert stats.created == 1
     new_b = _golden_ids(engine, [b])[(b, "x1")]
     assert new_b not in (first_b, _golden_ids(engine, [a])[(a, "1")])

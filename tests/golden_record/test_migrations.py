@@ -13,8 +13,16 @@ from crmhub.golden_record.db import current_revision, open_database, upgrade
 from crmhub.golden_record.models import VERSION_TABLE, Base
 
 TABLES = {
-    "run", "source_record", "golden_customer", "customer_xref", "match_evidence",
-    "golden_event", "sync_state", "quarantine", "writeback_log", VERSION_TABLE,
+    "run",
+    "source_record",
+    "golden_customer",
+    "customer_xref",
+    "match_evidence",
+    "golden_event",
+    "sync_state",
+    "quarantine",
+    "writeback_log",
+    VERSION_TABLE,
 }
 VIEWS = {"golden_customers", "customer_sources"}
 

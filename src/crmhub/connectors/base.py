@@ -7,14 +7,17 @@ matching and state bookkeeping, so a connector only moves records and reports wh
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from pydantic import BaseModel, ConfigDict
 
 from crmhub.errors import CapabilityError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 StreamState = dict[str, Any]
 """JSON-serialisable bookmark of a stream; persisted only with the records it covers."""
@@ -66,6 +69,66 @@ class RejectedRecord:
     position: str
     reason: str
     raw: str
+
+
+class RecordFrame(Sequence[Mapping[str, Any]]):
+    """Records held as columns: a polars DataFrame that still reads as a sequence of dicts.
+
+    Connectors that can produce columns hand them over like this, so staging serialises,
+    hashes and writes them in native code, while every other caller sees plain records.
+    Columns are String, Int64 or Boolean holding exactly what the record's JSON payload shows
+    (dates as ISO text, decimals as text): then the columnar and the per-record staging give
+    the same payload and hash. `converters` turn a column's text back into the Python value a
+    record of the dict path carries (e.g. a datetime), only when a record is materialised.
+    """
+
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        converters: Mapping[str, Callable[[Any], Any]] | None = None,
+    ) -> None:
+        self.frame = frame
+        self.converters = dict(converters or {})
+
+    def __len__(self) -> int:
+        return int(self.frame.height)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> RecordFrame: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | RecordFrame:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return RecordFrame(self.frame[list(range(start, stop, step))], self.converters)
+            return RecordFrame(self.frame.slice(start, max(stop - start, 0)), self.converters)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("record index out of range")
+        return self._convert(self.frame.row(index, named=True))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for row in self.frame.iter_rows(named=True):
+            yield self._convert(row)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RecordFrame({len(self)} records, columns={self.frame.columns})"
+
+    def _convert(self, row: dict[str, Any]) -> dict[str, Any]:
+        for name, convert in self.converters.items():
+            value = row.get(name)
+            if value is not None:
+                row[name] = convert(value)
+        return row
 
 
 @dataclass(frozen=True)

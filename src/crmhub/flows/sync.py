@@ -64,6 +64,7 @@ def sync_flow(config_path: str) -> RunSummary:
         {name: write_back_task.submit(config_path, name, run_id) for name in writable}, "write-back"
     )
     summary = pipeline.summarise(run_id, names, extracted, written, golden)
+    summary.quarantine_samples = pipeline.quarantine_samples(config_path, run_id)
     pipeline.finish_run(config_path, summary)
     _publish(summary)
     return summary

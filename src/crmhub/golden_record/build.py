@@ -153,19 +153,36 @@ def _write(
         values, provenance = _golden_values(survivors.get(cluster, {}))
         if cluster in assignment.minted:
             inserts.append(_new_row(golden_id, values, provenance, now))
-            details = {"split_from": assignment.split_from[cluster]} if (
-                cluster in assignment.split_from) else None
+            details = (
+                {"split_from": assignment.split_from[cluster]}
+                if (cluster in assignment.split_from)
+                else None
+            )
             events.append(_event(run_id, golden_id, "created", None, details, now))
             continue
         old = current[golden_id]
         changed = [f for f in CANONICAL_FIELDS if values[f] != _none(old[f])]
         if changed:
-            updates.append({"b_id": golden_id, **values, "provenance": provenance,
-                            "version": int(old["version"]) + 1, "updated_at": now})
+            updates.append(
+                {
+                    "b_id": golden_id,
+                    **values,
+                    "provenance": provenance,
+                    "version": int(old["version"]) + 1,
+                    "updated_at": now,
+                }
+            )
             events.append(_event(run_id, golden_id, "updated", None, {"fields": changed}, now))
         elif provenance != old["provenance"]:
-            updates.append({"b_id": golden_id, **values, "provenance": provenance,
-                            "version": int(old["version"]), "updated_at": old["updated_at"]})
+            updates.append(
+                {
+                    "b_id": golden_id,
+                    **values,
+                    "provenance": provenance,
+                    "version": int(old["version"]),
+                    "updated_at": old["updated_at"],
+                }
+            )
             unchanged += 1
         else:
             unchanged += 1
@@ -176,8 +193,13 @@ def _write(
     golden_sql.retire_golden(conn, assignment.retired, now)
     golden_sql.insert_events(conn, events)
     golden_sql.link_members(conn, members, assignment.golden_of, now)
-    return GoldenStats(len(inserts), len(updates) - _silent(updates, current),
-                       len(assignment.retired), unchanged, len(members))
+    return GoldenStats(
+        len(inserts),
+        len(updates) - _silent(updates, current),
+        len(assignment.retired),
+        unchanged,
+        len(members),
+    )
 
 
 def _silent(updates: list[dict[str, Any]], current: dict[str, Any]) -> int:
@@ -196,17 +218,30 @@ def _golden_values(
 def _new_row(
     golden_id: str, values: dict[str, str | None], provenance: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
-    return {"golden_id": golden_id, **values, "provenance": provenance, "version": 1,
-            "status": "active", "merged_into": None, "created_at": now, "updated_at": now}
+    return {
+        "golden_id": golden_id,
+        **values,
+        "provenance": provenance,
+        "version": 1,
+        "status": "active",
+        "merged_into": None,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _event(
     run_id: int, golden_id: str, kind: str, other: str | None, details: Any, now: datetime
 ) -> dict[str, Any]:
-    return {"run_id": run_id, "golden_id": golden_id, "event_type": kind,
-            "other_golden_id": other, "details": details, "at": now}
+    return {
+        "run_id": run_id,
+        "golden_id": golden_id,
+        "event_type": kind,
+        "other_golden_id": other,
+        "details": details,
+        "at": now,
+    }
 
 
 def _none(value: Any) -> Any:
     return None if value is None or (isinstance(value, float) and value != value) else value
-

@@ -1,19 +1,23 @@
 """Bulk SQL of staging: one code path per database, never row-by-row ORM inserts.
 
-SQLite: one probe for the batch's existing hashes, then `executemany` of plain INSERTs (new),
-UPDATEs (changed) and one set-based UPDATE (unchanged). PostgreSQL: COPY into a temporary
-table, then set-based UPDATE and INSERT ... ON CONFLICT DO UPDATE, counted with RETURNING.
+SQLite: one probe for the batch's existing hashes, then `executemany` of plain INSERTs (new,
+in key order so the unique index is filled from left to right), UPDATEs (changed) and one
+set-based UPDATE (unchanged). PostgreSQL: COPY into a temporary table (a frame is written as
+CSV by polars in native code), then one INSERT ... ON CONFLICT DO UPDATE. Quarantine rows are
+inserted once: a record rejected again for the same reason at the same place is not repeated.
 Both run on the caller's transaction; constants are rendered as quoted literals so every row
 binds only its own values.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -30,13 +34,18 @@ Row = tuple[Any, ...]
 
 
 def upsert_records(
-    conn: sa.Connection, target: StageTarget, plan: StagingPlan, rows: Sequence[Row]
+    conn: sa.Connection,
+    target: StageTarget,
+    plan: StagingPlan,
+    rows: Sequence[Row] | pl.DataFrame,
 ) -> tuple[int, int, int]:
-    """Upsert prepared rows; returns (inserted, updated, unchanged)."""
-    if not rows:
+    """Upsert prepared rows (tuples or a frame of the same columns); (inserted, updated, same)."""
+    if len(rows) == 0:
         return 0, 0, 0
     if conn.dialect.name == "postgresql":
         return _upsert_postgresql(conn, target, plan, rows)
+    if isinstance(rows, pl.DataFrame):
+        rows = rows.sort("source_id").rows()
     return _upsert_sqlite(conn, target, plan, rows)
 
 
@@ -76,23 +85,54 @@ def insert_quarantine(
     stream: str,
     rejected: Sequence[RejectedRecord],
     now: datetime,
-) -> None:
-    """Insert rejected records with their position and reason."""
-    if not rejected:
-        return
+) -> int:
+    """Insert rejected records with their position and reason, each (place, reason) once.
+
+    Re-reading a file rejects the same lines again; they are already in quarantine, so they
+    are not added twice. The raw text is not part of that identity: our own write-back may
+    have added an (empty) golden id column to the same bad line. Returns how many rows were
+    added.
+    """
+    fresh = _new_quarantine(conn, source, stream, rejected)
+    if not fresh:
+        return 0
     rows = [
         {
             "run_id": run_id,
             "source": source,
             "stream": stream,
-            "position": r.position,
-            "reason": r.reason,
-            "raw": r.raw,
+            "position": position,
+            "reason": reason,
+            "raw": raw,
             "at": now,
         }
-        for r in rejected
+        for position, reason, raw in fresh
     ]
     conn.execute(sa.insert(Quarantine), rows)
+    return len(rows)
+
+
+def _new_quarantine(
+    conn: sa.Connection, source: str, stream: str, rejected: Sequence[RejectedRecord]
+) -> list[tuple[str | None, str, str | None]]:
+    """The distinct rejected records not yet quarantined for this source stream."""
+    wanted = list(
+        {(r.position, r.reason): (r.position, r.reason, r.raw) for r in rejected}.values()
+    )
+    if not wanted:
+        return []
+    table = Quarantine.__table__
+    stored = sa.select(table.c.position, table.c.reason).where(
+        table.c.source == source, table.c.stream == stream
+    )
+    positions = sorted({p for p, _, _ in wanted if p is not None})
+    found: set[tuple[Any, ...]] = set()
+    for start in range(0, len(positions), 500):
+        part = stored.where(table.c.position.in_(positions[start : start + 500]))
+        found.update(tuple(row) for row in conn.execute(part))
+    if any(p is None for p, _, _ in wanted):
+        found.update(tuple(row) for row in conn.execute(stored.where(table.c.position.is_(None))))
+    return [item for item in wanted if (item[0], item[1]) not in found]
 
 
 def _literal(value: str, *, percent: bool = False) -> str:
@@ -227,8 +267,6 @@ def _pg_sql(plan: StagingPlan) -> str:
     return _pg_typed(sql)
 
 
-
-
 def _pg_typed(sql: str) -> str:
     """Give each parameter one type; PostgreSQL cannot deduce one when uses disagree."""
     for name, kind in (("source", "varchar"), ("stream", "varchar"), ("run", "integer")):
@@ -246,7 +284,10 @@ _PG_COUNT = _pg_typed(
 
 
 def _upsert_postgresql(
-    conn: sa.Connection, target: StageTarget, plan: StagingPlan, rows: Sequence[Row]
+    conn: sa.Connection,
+    target: StageTarget,
+    plan: StagingPlan,
+    rows: Sequence[Row] | pl.DataFrame,
 ) -> tuple[int, int, int]:
     upsert = _pg_sql(plan)
     params = {
@@ -266,10 +307,21 @@ def _upsert_postgresql(
             f"CREATE TEMP TABLE {_PG_STAGE} ({', '.join(c + ' varchar' for c in columns)}) "
             "ON COMMIT DROP"
         )
-        with cursor.copy(f"COPY {_PG_STAGE} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy_rows(cursor, f"{_PG_STAGE} ({', '.join(columns)})", rows)
         cursor.execute(_PG_COUNT, params)
         inserted, updated, unchanged = cursor.fetchone()
         cursor.execute(upsert, params)
     return int(inserted), int(updated), int(unchanged)
+
+
+def _copy_rows(cursor: Any, into: str, rows: Sequence[Row] | pl.DataFrame) -> None:
+    """COPY rows into `into`: a frame as one CSV buffer written by polars, tuples one by one."""
+    if isinstance(rows, pl.DataFrame):
+        buffer = io.BytesIO()
+        rows.write_csv(buffer, include_header=False, null_value="")
+        with cursor.copy(f"COPY {into} FROM STDIN (FORMAT csv)") as copy:
+            copy.write(buffer.getbuffer())
+        return
+    with cursor.copy(f"COPY {into} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)

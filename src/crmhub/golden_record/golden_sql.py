@@ -36,8 +36,11 @@ _record = SourceRecord.__table__
 def load_members(conn: sa.Connection, clusters: pd.DataFrame) -> pd.DataFrame:
     """Every clustered record with its key, current golden id, xref golden id and values."""
     pairs = list(
-        zip(clusters["record_id"].astype("int64").tolist(), clusters["cluster"].tolist(),
-            strict=True)
+        zip(
+            clusters["record_id"].astype("int64").tolist(),
+            clusters["cluster"].tolist(),
+            strict=True,
+        )
     )
     _fill_members(conn, pairs)
     canon = ", ".join(f"r.{name}" for name in CANONICAL_FIELDS)
@@ -47,11 +50,18 @@ def load_members(conn: sa.Connection, clusters: pd.DataFrame) -> pd.DataFrame:
         "JOIN source_record r ON r.id = m.record_id "
         "LEFT JOIN customer_xref x ON x.record_id = r.id"
     ).all()
-    columns = ["cluster", "record_id", "source", "stream", "source_id", "golden_id",
-               "xref_golden", *CANONICAL_FIELDS]
+    columns = [
+        "cluster",
+        "record_id",
+        "source",
+        "stream",
+        "source_id",
+        "golden_id",
+        "xref_golden",
+        *CANONICAL_FIELDS,
+    ]
     members = pd.DataFrame.from_records(rows, columns=columns)
-    members["member_key"] = members["source"] + "/" + members["stream"] + "/" + members[
-        "source_id"]
+    members["member_key"] = members["source"] + "/" + members["stream"] + "/" + members["source_id"]
     return members.astype({"record_id": "int64"})
 
 
@@ -63,9 +73,12 @@ def _fill_members(conn: sa.Connection, pairs: list[tuple[int, Any]]) -> None:
             "ON COMMIT DROP"
         )
         dbapi = conn.connection.driver_connection
-        with dbapi.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
-            f"COPY {_MEMBERS} (record_id, cluster) FROM STDIN"
-        ) as copy:
+        with (
+            dbapi.cursor() as cursor,
+            cursor.copy(  # type: ignore[union-attr]
+                f"COPY {_MEMBERS} (record_id, cluster) FROM STDIN"
+            ) as copy,
+        ):
             for pair in pairs:
                 copy.write_row(pair)
         conn.exec_driver_sql(f"ANALYZE {_MEMBERS}")
@@ -154,9 +167,12 @@ def link_members(
     xref_moved = members["xref_golden"].ne(target) | members["xref_golden"].isna()
     moved = members.assign(target=target)
     if record_moved.any():
-        rows = [{"b_id": int(r), "golden_id": g} for r, g in
-                zip(moved.loc[record_moved, "record_id"], moved.loc[record_moved, "target"],
-                    strict=True)]
+        rows = [
+            {"b_id": int(r), "golden_id": g}
+            for r, g in zip(
+                moved.loc[record_moved, "record_id"], moved.loc[record_moved, "target"], strict=True
+            )
+        ]
         conn.execute(sa.update(_record).where(_record.c.id == sa.bindparam("b_id")), rows)
     if xref_moved.any():
         _upsert_xref(conn, moved.loc[xref_moved], now)
@@ -164,17 +180,32 @@ def link_members(
 
 def _upsert_xref(conn: sa.Connection, moved: pd.DataFrame, now: datetime) -> None:
     rows = [
-        {"source": s, "stream": t, "source_id": i, "golden_id": g, "record_id": int(r),
-         "updated_at": now}
-        for s, t, i, g, r in zip(moved["source"], moved["stream"], moved["source_id"],
-                                 moved["target"], moved["record_id"], strict=True)
+        {
+            "source": s,
+            "stream": t,
+            "source_id": i,
+            "golden_id": g,
+            "record_id": int(r),
+            "updated_at": now,
+        }
+        for s, t, i, g, r in zip(
+            moved["source"],
+            moved["stream"],
+            moved["source_id"],
+            moved["target"],
+            moved["record_id"],
+            strict=True,
+        )
     ]
     stmt = upsert_statement(conn, CustomerXref.__table__)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["source", "stream", "source_id"],
-            set_={"golden_id": stmt.excluded.golden_id, "record_id": stmt.excluded.record_id,
-                  "updated_at": stmt.excluded.updated_at},
+            set_={
+                "golden_id": stmt.excluded.golden_id,
+                "record_id": stmt.excluded.record_id,
+                "updated_at": stmt.excluded.updated_at,
+            },
         ),
         rows,
     )
@@ -186,11 +217,26 @@ def insert_evidence(conn: sa.Connection, run_id: int, pairs: pd.DataFrame) -> No
         return
     kept = pairs[pairs["decision"].isin(EVIDENCE_DECISIONS)]
     rows = [
-        {"run_id": run_id, "left_id": int(left), "right_id": int(right), "weight": float(w),
-         "probability": float(p), "decision": d, "rule": rule, "evidence": _json(ev)}
+        {
+            "run_id": run_id,
+            "left_id": int(left),
+            "right_id": int(right),
+            "weight": float(w),
+            "probability": float(p),
+            "decision": d,
+            "rule": rule,
+            "evidence": _json(ev),
+        }
         for left, right, w, p, d, rule, ev in zip(
-            kept["left_id"], kept["right_id"], kept["weight"], kept["probability"],
-            kept["decision"], kept["rule"], kept["evidence"], strict=True)
+            kept["left_id"],
+            kept["right_id"],
+            kept["weight"],
+            kept["probability"],
+            kept["decision"],
+            kept["rule"],
+            kept["evidence"],
+            strict=True,
+        )
     ]
     if rows:
         conn.execute(sa.insert(MatchEvidence.__table__), rows)

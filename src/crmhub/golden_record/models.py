@@ -130,12 +130,8 @@ class CustomerXref(Base):
     source: Mapped[str] = mapped_column(sa.String, primary_key=True)
     stream: Mapped[str] = mapped_column(sa.String, primary_key=True)
     source_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    golden_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("golden_customer.golden_id"), index=True
-    )
-    record_id: Mapped[int] = mapped_column(
-        BigId, sa.ForeignKey("source_record.id"), unique=True
-    )
+    golden_id: Mapped[str] = mapped_column(sa.ForeignKey("golden_customer.golden_id"), index=True)
+    record_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("source_record.id"), unique=True)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
@@ -167,9 +163,7 @@ class GoldenEvent(Base):
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("run.run_id"), index=True)
     golden_id: Mapped[str] = mapped_column(sa.ForeignKey("golden_customer.golden_id"), index=True)
     event_type: Mapped[str] = mapped_column(sa.String(16))
-    other_golden_id: Mapped[str | None] = mapped_column(
-        sa.ForeignKey("golden_customer.golden_id")
-    )
+    other_golden_id: Mapped[str | None] = mapped_column(sa.ForeignKey("golden_customer.golden_id"))
     details: Mapped[dict[str, Any] | None] = mapped_column(Json)
     at: Mapped[datetime] = mapped_column(Timestamp)
 

@@ -1,10 +1,12 @@
 """Stage source records: key, raw payload, content hash; upsert in bulk with the stream state.
 
-Python computes the source id, the raw payload as sorted JSON, its blake2b hash and the
+Python computes the source id, the raw payload as sorted JSON, its XXH3-128 hash and the
 canonical texts (C-level itemgetter; values rendered as they appear in the JSON, so the columns
-agree with `raw`); the database turns empty strings into NULL. Each batch is one transaction
-that also writes the stream state, so a crash can never move the state past data that was not
-committed.
+agree with `raw`); the database turns empty strings into NULL. A `RecordFrame` batch takes the
+columnar path (`crmhub.golden_record.columnar`), which gives the same payloads and hashes.
+Records whose date fields hold no date are quarantined with the field, value and position.
+Each batch is one transaction that also writes the stream state, so a crash can never move the
+state past data that was not committed.
 """
 
 from __future__ import annotations
@@ -19,13 +21,22 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 import orjson
+import polars as pl
 import sqlalchemy as sa
+import xxhash
 
 from crmhub.canonical import CANONICAL_FIELDS
-from crmhub.connectors.base import Batch, Record, RejectedRecord, StreamState, join_key
-from crmhub.golden_record import bulk
+from crmhub.connectors.base import (
+    Batch,
+    Record,
+    RecordFrame,
+    RejectedRecord,
+    StreamState,
+    join_key,
+)
+from crmhub.golden_record import bulk, columnar
+from crmhub.golden_record.dates import DATE_FIELDS, find_invalid_dates
 
-HASH_BYTES = 16
 _DUMPS_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _PIPELINE_DEPTH = 2
 
@@ -70,6 +81,11 @@ class StagingPlan:
     def columns(self) -> tuple[str, ...]:
         """The canonical columns this stream fills, in the order of `extract_canonical`."""
         return tuple(name for name in CANONICAL_FIELDS if name in self.mapping)
+
+    @property
+    def hash_seed(self) -> int:
+        """The 64-bit XXH3 seed derived from the mapping digest (see the class docstring)."""
+        return int.from_bytes(self.hash_key[:8], "little")
 
     @property
     def source_fields(self) -> tuple[str, ...]:
@@ -155,8 +171,9 @@ def _join_groups(values: tuple[Any, ...], groups: list[int]) -> tuple[Any, ...]:
 class PreparedBatch:
     """A batch turned into one row per source id, ready for the bulk writers."""
 
-    rows: list[tuple[Any, ...]]
-    """`(source_id, raw_json, content_hash, *canonical texts in plan.columns order)`."""
+    rows: list[tuple[Any, ...]] | pl.DataFrame
+    """`(source_id, raw_json, content_hash, *canonical texts in plan.columns order)`: tuples
+    from the dict path, a frame with those columns (c0..cN) from the columnar path."""
     rejected: list[RejectedRecord] = field(default_factory=list)
     state_after: StreamState | None = None
 
@@ -255,14 +272,20 @@ def prepare_batch(
     records: Sequence[Record], plan: StagingPlan, *, positions: Sequence[str] | None = None
 ) -> PreparedBatch:
     """Key, serialise and hash records; the last record wins when a key repeats in a batch."""
+    if isinstance(records, RecordFrame) and columnar.is_stageable(records.frame):
+        frame, rejected = columnar.prepare_frame(
+            records.frame, plan, columnar.positions_getter(positions)
+        )
+        return PreparedBatch(frame, rejected)
     rows: dict[str, tuple[Any, ...]] = {}
+    indexes: dict[str, int] = {}
     rejected: list[RejectedRecord] = []
     extract = _make_extractor(plan)
     key = plan.key[0] if len(plan.key) == 1 else None
     ignore = plan.ignore_fields
     dumps = orjson.dumps
-    blake2b = hashlib.blake2b
-    hash_key = plan.hash_key
+    digest = xxhash.xxh3_128_hexdigest
+    seed = plan.hash_seed
     for index, record in enumerate(records):
         source_id = _source_id(record, key, plan.key)
         if source_id is None:
@@ -270,9 +293,33 @@ def prepare_batch(
             continue
         payload = dumps(record, default=_json_default, option=_DUMPS_OPTIONS)
         hashed = payload if ignore.isdisjoint(record) else _without(record, ignore)
-        digest = blake2b(hashed, digest_size=HASH_BYTES, key=hash_key).hexdigest()
-        rows[source_id] = (source_id, payload.decode(), digest, *extract(record))
+        rows[source_id] = (source_id, payload.decode(), digest(hashed, seed), *extract(record))
+        indexes[source_id] = index
+    rejected.extend(_drop_bad_dates(rows, indexes, plan, positions))
     return PreparedBatch(list(rows.values()), rejected)
+
+
+def _drop_bad_dates(
+    rows: dict[str, tuple[Any, ...]],
+    indexes: dict[str, int],
+    plan: StagingPlan,
+    positions: Sequence[str] | None,
+) -> list[RejectedRecord]:
+    """Take records whose date fields hold no date out of `rows`; reject them (vectorised)."""
+    checks = [(name, 3 + i) for i, name in enumerate(plan.columns) if name in DATE_FIELDS]
+    if not checks or not rows:
+        return []
+    position_of = columnar.positions_getter(positions)
+    bad: dict[str, str] = {}
+    for name, at in checks:
+        values = pl.Series([row[at] for row in rows.values()], dtype=pl.String)
+        for source_id in pl.Series(list(rows)).filter(find_invalid_dates(values)).to_list():
+            bad.setdefault(source_id, f"{name}: not a recognisable date: {rows[source_id][at]!r}")
+    rejected = []
+    for source_id, reason in bad.items():
+        row = rows.pop(source_id)
+        rejected.append(RejectedRecord(position_of(indexes[source_id]), reason, row[1]))
+    return rejected
 
 
 def write_prepared(target: StageTarget, plan: StagingPlan, prepared: PreparedBatch) -> StageStats:
@@ -366,4 +413,4 @@ class _Writer:
 def content_hash(record: Record, plan: StagingPlan) -> str:
     """The content hash staging stores for `record`: what write-back patches must match."""
     payload = _without(record, plan.ignore_fields)
-    return hashlib.blake2b(payload, digest_size=HASH_BYTES, key=plan.hash_key).hexdigest()
+    return xxhash.xxh3_128_hexdigest(payload, plan.hash_seed)

@@ -46,9 +46,7 @@ def load_state(engine: sa.Engine, source: str, stream: str) -> StreamState | Non
     """The committed state of a stream, None before its first successful batch."""
     with engine.connect() as conn:
         state = conn.execute(
-            sa.select(SyncState.state).where(
-                SyncState.source == source, SyncState.stream == stream
-            )
+            sa.select(SyncState.state).where(SyncState.source == source, SyncState.stream == stream)
         ).scalar_one_or_none()
     return dict(state) if state is not None else None
 

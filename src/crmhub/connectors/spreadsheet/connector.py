@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import gc
 import operator
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar
 
 import orjson
+import polars as pl
 
 from crmhub.connectors.base import (
     Batch,
@@ -23,6 +25,8 @@ from crmhub.connectors.base import (
     CheckResult,
     Connector,
     ConnectorConfig,
+    Record,
+    RecordFrame,
     RejectedRecord,
     StreamSpec,
     StreamState,
@@ -30,6 +34,7 @@ from crmhub.connectors.base import (
     WriteReport,
     join_key,
 )
+from crmhub.connectors.spreadsheet.blocks import CsvBlocks, ParsedBlock, is_fast_format
 from crmhub.connectors.spreadsheet.config import SpreadsheetConfig
 from crmhub.connectors.spreadsheet.detect import detect_format
 from crmhub.connectors.spreadsheet.readers import BadRow, CsvSource, RowSource, SheetSource
@@ -46,7 +51,7 @@ from crmhub.errors import ConnectorError, SourceContractError, SourceUnavailable
 
 @dataclass
 class _Chunk:
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: Sequence[Record] = field(default_factory=list)
     numbers: list[int] = field(default_factory=list)
     bad_rows: list[BadRow] = field(default_factory=list)
     rows_done: int = 0
@@ -202,6 +207,12 @@ class SpreadsheetConnector(Connector):
         The cyclic garbage collector is paused while a chunk fills (never across a yield):
         records are acyclic, and its passes over a growing chunk cost about a fifth of the time.
         """
+        if isinstance(source, CsvSource) and is_fast_format(source.fmt, source.raw_header):
+            blocks = CsvBlocks(source.fh, source.fmt, source.raw_header, source.header)
+            yield from _FrameChunker(self, source.header, skip, window).chunks(
+                blocks.blocks(source.header_lines)
+            )
+            return
         names, size, bad_rows = source.header, self.settings.chunk_size, source.bad_rows
         key_of = self._key_reader(names)
         cursor_at = names.index(self.settings.cursor) if self.settings.cursor else -1
@@ -217,7 +228,7 @@ class SpreadsheetConnector(Connector):
                     continue
                 if window is not None and not window.admit(values[cursor_at], key):
                     continue
-                chunk.records.append(dict(zip(names, values, strict=False)))
+                chunk.records.append(dict(zip(names, values, strict=False)))  # type: ignore[attr-defined]
                 chunk.numbers.append(number)
                 if len(chunk.records) >= size:
                     with pause.lifted():
@@ -255,6 +266,89 @@ class SpreadsheetConnector(Connector):
     def _batch(unit: str, chunk: _Chunk, state: StreamState) -> Batch:
         rejected = [RejectedRecord(f"{unit} {b.number}", b.reason, b.raw) for b in chunk.bad_rows]
         return Batch(chunk.records, state, rejected, Positions(unit, chunk.numbers))
+
+
+class _FrameChunker:
+    """Cuts parsed blocks into chunks of exactly `chunk_size` records, as the row path does.
+
+    Applies the resume position, rejects records without a key and the cursor window (one
+    call per record, only when a cursor is configured); a chunk's `rows_done` is the line of
+    its last record, or the end of the file for the last chunk.
+    """
+
+    def __init__(
+        self,
+        connector: SpreadsheetConnector,
+        names: list[str],
+        skip: int,
+        window: CursorWindow | None,
+    ) -> None:
+        self._size = connector.settings.chunk_size
+        self._keys = list(connector.settings.key_columns)
+        self._cursor = connector.settings.cursor
+        self._names = names
+        self._skip = skip
+        self._window = window
+        self._frames: list[pl.DataFrame] = []
+        self._numbers: list[int] = []
+        self._bad: list[BadRow] = []
+
+    def chunks(self, blocks: Iterator[ParsedBlock]) -> Iterator[_Chunk]:
+        last_line = self._skip
+        for block in blocks:
+            self._add(block)
+            last_line = max(last_line, block.last_line)
+            while len(self._numbers) >= self._size:
+                yield self._take(self._size, self._numbers[self._size - 1])
+        yield self._take(len(self._numbers), last_line)
+
+    def _add(self, block: ParsedBlock) -> None:
+        frame, numbers = block.frame, block.numbers
+        cut = bisect_right(numbers, self._skip)
+        if cut:
+            frame, numbers = frame.slice(cut), numbers[cut:]
+        bad = [b for b in block.bad_rows if b.number > self._skip]
+        empty = pl.any_horizontal([pl.col(k).is_null() for k in self._keys])
+        missing = frame.select(empty.alias("m"))["m"]
+        if missing.any():
+            for number, row in zip(
+                [n for n, m in zip(numbers, missing, strict=True) if m],
+                frame.filter(missing).iter_rows(named=True),
+                strict=True,
+            ):
+                raw = orjson.dumps(row, default=str).decode()
+                bad.append(BadRow(number, "the key is empty", raw))
+            numbers = [n for n, m in zip(numbers, missing, strict=True) if not m]
+            frame = frame.filter(~missing)
+        if self._window is not None:
+            frame, numbers = self._admit(frame, numbers)
+        self._frames.append(frame)
+        self._numbers.extend(numbers)
+        self._bad.extend(sorted(bad, key=lambda b: b.number))
+
+    def _admit(self, frame: pl.DataFrame, numbers: list[int]) -> tuple[pl.DataFrame, list[int]]:
+        assert self._window is not None and self._cursor is not None
+        keys = frame.select(pl.concat_str([pl.col(k) for k in self._keys], separator="|"))
+        admit = self._window.admit
+        mask = [
+            admit(value, key)
+            for value, key in zip(frame[self._cursor].to_list(), keys.to_series(), strict=True)
+        ]
+        return frame.filter(pl.Series(mask, dtype=pl.Boolean)), [
+            n for n, ok in zip(numbers, mask, strict=True) if ok
+        ]
+
+    def _take(self, count: int, rows_done: int) -> _Chunk:
+        if not self._frames:
+            frame = pl.DataFrame(schema=dict.fromkeys(self._names, pl.String))
+        else:
+            frame = pl.concat(self._frames) if len(self._frames) > 1 else self._frames[0]
+        head, rest = frame.slice(0, count), frame.slice(count)
+        self._frames = [rest] if rest.height else []
+        numbers, self._numbers = self._numbers[:count], self._numbers[count:]
+        cut = bisect_right([b.number for b in self._bad], rows_done)
+        bad, self._bad = self._bad[:cut], self._bad[cut:]
+        return _Chunk(RecordFrame(head), numbers, bad, rows_done)
 
 
 def _raw(names: list[str], values: list[Any]) -> str:

@@ -64,10 +64,14 @@ class CsvSource:
 
     def __init__(self, fh: BinaryIO, fmt: CsvFormat, header_row: int, where: str) -> None:
         self.bad_rows: list[BadRow] = []
+        self.fh = fh
+        self.fmt = fmt
         self._fmt = fmt
         self._lines = TextLines(fh, fmt, self._on_bad_line)
         self._reader = csv.reader(self._lines, delimiter=fmt.delimiter, strict=False)
         self.raw_header = self._read_header(header_row, where)
+        self.header_lines: int = self._reader.line_num
+        """Physical lines up to and including the header (records start after them)."""
         self.header = trim_header(self.raw_header)
         check_header(self.header, where)
 
@@ -88,43 +92,54 @@ class CsvSource:
         self.bad_rows.append(BadRow(line_no, reason, text))
 
     def rows(self) -> Iterator[tuple[int, list[Any]]]:
-        """The hot loop: one csv.reader step, a width test and a None fill per record."""
-        reader, width = self._reader, len(self.raw_header)
-        end = reader.line_num
-        row: list[Any]
-        while True:
-            try:
-                for row in reader:
-                    start, end = end + 1, reader.line_num
-                    if len(row) != width:
-                        fitted = self._fit(row, start)
-                        if fitted is None:
-                            continue
-                        row = fitted
-                    empties = row.count("")
-                    if empties:
-                        if empties == width:
-                            continue
-                        at = -1
-                        for _ in range(empties):  # C-level search beats a comprehension
-                            at = row.index("", at + 1)
-                            row[at] = None
-                    yield start, row
-                return
-            except csv.Error as exc:
-                end = reader.line_num
-                self.bad_rows.append(BadRow(end, f"cannot parse the line: {exc}", ""))
+        """(first line number, values) of each usable record after the header."""
+        return read_records(self._reader, len(self.raw_header), self._fmt.delimiter, self.bad_rows)
 
-    def _fit(self, row: list[str], start: int) -> list[str] | None:
-        """Blank records are skipped, surplus empty trailing fields dropped, the rest refused."""
-        width = len(self.raw_header)
-        if not any(value.strip() for value in row):
-            return None
-        if len(row) > width and not any(row[width:]):
-            return row[:width]
-        reason = f"has {len(row)} fields, the header has {width}"
-        self.bad_rows.append(BadRow(start, reason, self._fmt.delimiter.join(row)))
+
+def read_records(
+    reader: Any, width: int, delimiter: str, bad_rows: list[BadRow], offset: int = 0
+) -> Iterator[tuple[int, list[Any]]]:
+    """The hot loop: one csv.reader step, a width test and a None fill per record.
+
+    Line numbers are the reader's plus `offset` (for a reader over a part of the file).
+    """
+    end = reader.line_num
+    row: list[Any]
+    while True:
+        try:
+            for row in reader:
+                start, end = end + 1, reader.line_num
+                if len(row) != width:
+                    fitted = _fit(row, width, delimiter, start + offset, bad_rows)
+                    if fitted is None:
+                        continue
+                    row = fitted
+                empties = row.count("")
+                if empties:
+                    if empties == width:
+                        continue
+                    at = -1
+                    for _ in range(empties):  # C-level search beats a comprehension
+                        at = row.index("", at + 1)
+                        row[at] = None
+                yield start + offset, row
+            return
+        except csv.Error as exc:
+            end = reader.line_num
+            bad_rows.append(BadRow(end + offset, f"cannot parse the line: {exc}", ""))
+
+
+def _fit(
+    row: list[str], width: int, delimiter: str, start: int, bad_rows: list[BadRow]
+) -> list[str] | None:
+    """Blank records are skipped, surplus empty trailing fields dropped, the rest refused."""
+    if not any(value.strip() for value in row):
         return None
+    if len(row) > width and not any(row[width:]):
+        return row[:width]
+    reason = f"has {len(row)} fields, the header has {width}"
+    bad_rows.append(BadRow(start, reason, delimiter.join(row)))
+    return None
 
 
 class SheetSource:

@@ -21,9 +21,11 @@ from decimal import Decimal
 from itertools import repeat
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 
-from crmhub.connectors.base import Batch, Record, StreamState, join_key
+from crmhub.connectors.base import Batch, Record, RecordFrame, StreamState, join_key
+from crmhub.connectors.sql import pgcopy
 from crmhub.connectors.sql.config import SqlConfig
 from crmhub.errors import SourceContractError
 
@@ -187,13 +189,21 @@ class StreamReader:
                 bookmark = self._advance(bookmark, records)
                 yield Batch(records=records, state_after=bookmark.to_state())
 
-    def _drop_seen(self, records: list[Record], start: Bookmark) -> tuple[list[Record], bool]:
+    def _drop_seen(
+        self, records: Sequence[Record], start: Bookmark
+    ) -> tuple[Sequence[Record], bool]:
         """Drop leading rows at the start cursor already read; say if more may follow."""
         name, i = self._cursor_name, 0
         while i < len(records) and records[i][name] == start.cursor:
             i += 1
-        head = [r for r in records[:i] if self._source_id(r) not in start.keys]
-        return head + records[i:], i == len(records)
+        seen = {j for j in range(i) if self._source_id(records[j]) in start.keys}
+        if not seen:
+            return records, i == len(records)
+        if isinstance(records, RecordFrame):
+            index = pl.int_range(pl.len())
+            kept = records.frame.filter(~index.is_in(sorted(seen)))
+            return RecordFrame(kept, records.converters), i == len(records)
+        return [r for j, r in enumerate(records) if j not in seen], i == len(records)
 
     def _advance(self, bookmark: Bookmark, records: Sequence[Record]) -> Bookmark:
         """The bookmark after `records`: their last cursor value and every key read at it."""
@@ -206,8 +216,17 @@ class StreamReader:
             keys |= bookmark.keys
         return Bookmark(last, keys)
 
-    def _stream(self, conn: sa.Connection, stmt: sa.Select[Any]) -> Iterator[list[Record]]:
-        """Rows as dicts, `batch_size` at a time, never holding more than one batch."""
+    def _stream(self, conn: sa.Connection, stmt: sa.Select[Any]) -> Iterator[Sequence[Record]]:
+        """Rows `batch_size` at a time, never holding more than one batch.
+
+        PostgreSQL through psycopg streams with COPY into columnar batches when every column
+        has a text rendering equal to the dict path's; otherwise rows come as dicts.
+        """
+        if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+            plan = pgcopy.CopyPlan.probe(conn, stmt)
+            if plan is not None:
+                yield from pgcopy.read_batches(conn, stmt, plan, self.batch_size)
+                return
         opts = conn.execution_options(stream_results=True, yield_per=self.batch_size)
         result = opts.execute(stmt)
         names = tuple(result.keys())
