@@ -114,7 +114,7 @@ def render_customer(
     console: Console, golden: dict[str, Any], members: list[dict[str, Any]]
 ) -> None:
     """One golden customer and the source records it was built from."""
-    fields = ("first_name", "last_name", "email", "phone", "birth_date", "postal_code")
+    fields = ("first_name", "last_name", "email", "phone", "birth_date")
     table = Table(
         title=f"golden customer {golden['golden_id']} and its {len(members)} source records",
         title_justify="left",

@@ -143,7 +143,7 @@ def _timestamps(rng: np.random.Generator, n: int) -> list[str]:
 
 
 def showcase_customer(database_url: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """The golden customer found in the most silos, with what each silo says about them.
+    """A golden customer found in every silo once, with what each silo says about them.
 
     Reads only the public views, the way a call-centre "screen pop" would.
     """
@@ -153,7 +153,7 @@ def showcase_customer(database_url: str) -> tuple[dict[str, Any], list[dict[str,
             golden_id = conn.execute(
                 sa.text(
                     "SELECT golden_id FROM customer_sources GROUP BY golden_id "
-                    "ORDER BY count(DISTINCT source) DESC, count(*) DESC, golden_id LIMIT 1"
+                    "ORDER BY count(DISTINCT source) DESC, count(*), golden_id LIMIT 1"
                 )
             ).scalar_one_or_none()
             if golden_id is None:
