@@ -78,7 +78,8 @@ def _collect(
     for name, future in futures.items():
         outcome = future.result(raise_on_failure=False)
         if isinstance(outcome, BaseException):
-            results[name] = SourceSummary(name=name, status="failed", error=f"{step}: {outcome}")
+            reason = str(outcome).removeprefix(f"{name}: ")
+            results[name] = SourceSummary(name=name, status="failed", error=f"{step}: {reason}")
         else:
             results[name] = outcome
     return results
