@@ -10,9 +10,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, overload
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, overload
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from crmhub.errors import CapabilityError
 
@@ -31,6 +31,16 @@ class Capability(StrEnum):
     READ = "read"
     INCREMENTAL = "incremental"
     WRITE = "write"
+
+
+def _distinct_key_columns(value: str | list[str]) -> str | list[str]:
+    if isinstance(value, list) and (not value or len(set(value)) != len(value)):
+        raise ValueError("key must name at least one column, each once")
+    return value
+
+
+KeyColumns = Annotated[str | list[str], AfterValidator(_distinct_key_columns)]
+"""A config's `key`: one column, or a list of distinct columns for a composite key."""
 
 
 class ConnectorConfig(BaseModel):

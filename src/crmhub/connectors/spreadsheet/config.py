@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from crmhub.connectors.base import ConnectorConfig
+from crmhub.connectors.base import ConnectorConfig, KeyColumns
 
 FileFormat = Literal["csv", "xlsx", "ods"]
 
@@ -41,7 +41,7 @@ class SpreadsheetConfig(ConnectorConfig):
     sheet: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
-    key: str | list[str]
+    key: KeyColumns
     cursor: str | None = None
     chunk_size: int = Field(50_000, ge=1)
     header_row: int = Field(1, ge=1)
@@ -70,13 +70,6 @@ class SpreadsheetConfig(ConnectorConfig):
     def _check_delimiter(cls, value: str | None) -> str | None:
         if value is not None and (len(value) != 1 or value in "\r\n\"'"):
             raise ValueError("delimiter must be one character such as ',', ';', '|' or a tab")
-        return value
-
-    @field_validator("key", mode="after")
-    @classmethod
-    def _check_key(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
-            raise ValueError("key must name at least one column, each once")
         return value
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from crmhub.config.secrets import SecretRef
-from crmhub.connectors.base import ConnectorConfig
+from crmhub.connectors.base import ConnectorConfig, KeyColumns
 
 QUERY_STREAM = "query"
 """Stream name used when the source is a `query` and no `stream_name` is given."""
@@ -35,7 +35,7 @@ class SqlConfig(ConnectorConfig):
     db_schema: str | None = None
     query: str | None = None
     stream_name: str | None = None
-    key: str | list[str]
+    key: KeyColumns
     cursor: str | None = None
     batch_size: int = Field(10_000, ge=1)
     write_table: str | None = None
@@ -72,13 +72,6 @@ class SqlConfig(ConnectorConfig):
         if first_word not in {"select", "with"}:
             raise ValueError("query must be a single SELECT statement")
         return text
-
-    @field_validator("key", mode="after")
-    @classmethod
-    def _check_key(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
-            raise ValueError("key must name at least one column, each once")
-        return value
 
     @model_validator(mode="after")
     def _check_source(self) -> SqlConfig:
