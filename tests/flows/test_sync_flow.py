@@ -103,3 +103,16 @@ def test_a_broken_source_fails_alone(tmp_path: Path) -> None:
     assert "marketing" in next(s.error for s in summary.sources if s.name == "marketing")
     assert {status[n] for n in ("accounting", "sales", "credit")} == {"ok"}
     assert load_hub(config).sources["marketing"].settings.trust == 1
+
+
+def test_run_publishes_summary_artifacts(synced_twice: dict) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        wanted = ArtifactFilter(key=ArtifactFilterKey(any_=["sync-summary", "sync-sources"]))
+        artifacts = client.read_artifacts(artifact_filter=wanted)
+    kinds = {a.key: a.type for a in artifacts}
+    assert kinds == {"sync-summary": "markdown", "sync-sources": "table"}
+    report = next(a for a in artifacts if a.key == "sync-summary")
+    assert "accounting" in str(report.data) and "Golden records" in str(report.data)
