@@ -1,9 +1,12 @@
 """Bulk SQL of staging: one code path per database, never row-by-row ORM inserts.
 
-SQLite: one probe for the batch's existing hashes, then `executemany` of plain INSERTs (new,
-in key order so the unique index is filled from left to right), UPDATEs (changed) and one
-set-based UPDATE (unchanged). PostgreSQL: COPY into a temporary table (a frame is written as
-CSV by polars in native code), then one INSERT ... ON CONFLICT DO UPDATE. Quarantine rows are
+A batch of keys not staged yet (every batch of a first load) is written in one go, with the
+unique index as the only check: `executemany` of plain INSERTs in key order on SQLite (the
+index fills from left to right), COPY straight into `source_record` on PostgreSQL (a frame is
+written as CSV by polars in native code). A batch that hits a known key is rolled back to a
+savepoint and upserted instead. SQLite: one probe for the batch's existing hashes, then
+INSERTs (new), UPDATEs (changed) and one set-based UPDATE (unchanged). PostgreSQL: COPY into
+a temporary table, then one INSERT ... ON CONFLICT DO UPDATE. Quarantine rows are
 inserted once: a record rejected again for the same reason at the same place is not repeated.
 Both run on the caller's transaction; constants are rendered as quoted literals so every row
 binds only its own values.
@@ -12,13 +15,15 @@ binds only its own values.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import polars as pl
 import sqlalchemy as sa
+from psycopg.errors import UniqueViolation
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -45,8 +50,21 @@ def upsert_records(
     if conn.dialect.name == "postgresql":
         return _upsert_postgresql(conn, target, plan, rows)
     if isinstance(rows, pl.DataFrame):
-        rows = rows.sort("source_id").rows()
+        rows = rows.sort("source_id")
     return _upsert_sqlite(conn, target, plan, rows)
+
+
+_SLICE = 10_000
+"""Rows turned into Python tuples at a time: a whole batch of them would be ~150 MB."""
+
+
+def _tuples(rows: Sequence[Row] | pl.DataFrame) -> Iterator[Row]:
+    """The rows as tuples, a frame converted one slice at a time while they are consumed."""
+    if not isinstance(rows, pl.DataFrame):
+        yield from rows
+        return
+    for start in range(0, rows.height, _SLICE):
+        yield from rows.slice(start, _SLICE).rows()
 
 
 def upsert_statement(conn: sa.Connection, table: Any) -> Any:
@@ -191,17 +209,18 @@ def _sqlite_sql(target: StageTarget, plan: StagingPlan) -> tuple[str, str, str, 
 
 
 def _upsert_sqlite(
-    conn: sa.Connection, target: StageTarget, plan: StagingPlan, rows: Sequence[Row]
+    conn: sa.Connection, target: StageTarget, plan: StagingPlan, rows: Sequence[Row] | pl.DataFrame
 ) -> tuple[int, int, int]:
     insert, update, touch, probe = _sqlite_sql(target, plan)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        ids = orjson.dumps([row[0] for row in rows]).decode()
-        found = cursor.execute(probe, (ids,))
-        existing = {sid: (digest, deleted) for sid, digest, deleted in found}
-        if not existing:
-            cursor.executemany(insert, rows)
+        if _insert_all_new(cursor, insert, _tuples(rows)):
             return len(rows), 0, 0
+        rows = list(_tuples(rows))
+        ids = orjson.dumps([row[0] for row in rows]).decode()
+        existing = {
+            sid: (digest, deleted) for sid, digest, deleted in cursor.execute(probe, (ids,))
+        }
         new, changed, same = _classify(rows, existing)
         cursor.executemany(insert, new)
         cursor.executemany(update, changed)
@@ -210,6 +229,23 @@ def _upsert_sqlite(
         return len(new), len(changed), len(same)
     finally:
         cursor.close()
+
+
+def _insert_all_new(cursor: Any, insert: str, rows: Iterable[Row]) -> bool:
+    """Insert the batch when none of its keys is staged yet; False (nothing kept) otherwise.
+
+    The unique index is the probe, so a first load looks up no key twice; a batch of known
+    keys fails on its first row (keys are sorted) and is rolled back to the savepoint.
+    """
+    cursor.execute("SAVEPOINT crmhub_insert")
+    try:
+        cursor.executemany(insert, rows)
+    except sqlite3.IntegrityError:
+        cursor.execute("ROLLBACK TO SAVEPOINT crmhub_insert")
+        cursor.execute("RELEASE SAVEPOINT crmhub_insert")
+        return False
+    cursor.execute("RELEASE SAVEPOINT crmhub_insert")
+    return True
 
 
 def _classify(
@@ -302,6 +338,8 @@ def _upsert_postgresql(
         # Per-batch statements are cheap but look costly to the planner; JIT would compile
         # them anew for every batch (a quarter of a second each).
         cursor.execute("SET LOCAL jit = off")
+        if _copy_new_rows(cursor, target, plan, rows):
+            return len(rows), 0, 0
         cursor.execute(f"DROP TABLE IF EXISTS {_PG_STAGE}")
         cursor.execute(
             f"CREATE TEMP TABLE {_PG_STAGE} ({', '.join(c + ' varchar' for c in columns)}) "
@@ -312,6 +350,50 @@ def _upsert_postgresql(
         inserted, updated, unchanged = cursor.fetchone()
         cursor.execute(upsert, params)
     return int(inserted), int(updated), int(unchanged)
+
+
+def _copy_new_rows(
+    cursor: Any, target: StageTarget, plan: StagingPlan, rows: Sequence[Row] | pl.DataFrame
+) -> bool:
+    """COPY the batch straight into `source_record` when none of its keys is staged yet.
+
+    The unique index is the probe: a batch with a known key fails on it, is rolled back to
+    the savepoint and returns False (then the upsert path runs). A first load pays nothing
+    for the check, where a lookup of every key costs a sixth of the COPY.
+    """
+    canonical = list(plan.columns)
+    into = (
+        "source_record (source, stream, source_id, raw, content_hash, "
+        + "".join(f"{name}, " for name in canonical)
+        + "first_seen_run, last_seen_run, changed_run, first_seen_at, last_seen_at, deleted)"
+    )
+    run, now = int(target.run_id), target.now.isoformat()
+    marks = (run, run, run, now, now, False)
+    frame: pl.DataFrame | list[Row]
+    if isinstance(rows, pl.DataFrame):
+        texts = [f"c{i}" for i in range(len(canonical))]
+        frame = rows.with_columns(
+            *[pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in texts],
+        ).select(
+            pl.lit(target.source).alias("source"),
+            pl.lit(target.stream).alias("stream"),
+            "source_id",
+            "raw",
+            "content_hash",
+            *texts,
+            *[pl.lit(value).alias(f"m{i}") for i, value in enumerate(marks)],
+        )
+    else:
+        prefix = (target.source, target.stream)
+        frame = [(*prefix, *r[:3], *(v if v != "" else None for v in r[3:]), *marks) for r in rows]
+    cursor.execute("SAVEPOINT crmhub_copy")
+    try:
+        _copy_rows(cursor, into, frame)
+    except UniqueViolation:
+        cursor.execute("ROLLBACK TO SAVEPOINT crmhub_copy")
+        return False
+    cursor.execute("RELEASE SAVEPOINT crmhub_copy")
+    return True
 
 
 def _copy_rows(cursor: Any, into: str, rows: Sequence[Row] | pl.DataFrame) -> None:

@@ -1,10 +1,11 @@
 """Staging of a `RecordFrame`: key, payload, hash and canonical texts as column operations.
 
-The payload is polars' JSON of a struct of the record's columns in sorted order, which is
-byte for byte what orjson writes for the same record as a dict (String, Int64 and Boolean
-columns; anything else is staged through the dict path instead). So a record gets the same
-payload and hash whichever path staged it; the only per-record Python left is one call of the
-hash function.
+The hashed payload is polars' JSON of a struct of the record's columns in sorted order, which
+is byte for byte what orjson writes for the same record as a dict (String, Int64 and Boolean
+columns; anything else is staged through the dict path instead). `raw` is assembled from the
+same per-field JSON fragments, leaving out the non-empty strings that live in canonical
+columns. So a record gets the same `raw` and hash whichever path staged it; the only
+per-record Python left is one call of the hash function.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+import orjson
 import polars as pl
 import xxhash
 
@@ -49,14 +51,18 @@ def prepare_frame(
     """
     frame = frame.with_row_index("__crmhub_index")
     names = sorted(c for c in frame.columns if c != "__crmhub_index")
+    schema = frame.schema
+    sources = plan.single_sources
     payload = pl.struct(names).struct.json_encode()
     kept = [n for n in names if n not in plan.ignore_fields]
-    hashed = payload if len(kept) == len(names) else pl.struct(kept).struct.json_encode()
+    hashed = [] if len(kept) == len(names) else [pl.struct(kept).struct.json_encode()]
+    raw = _object([_raw_fragment(n, schema[n], n in sources) for n in names])
     staged = frame.select(
         pl.col("__crmhub_index"),
         _source_id(plan.key, frame.columns).alias("source_id"),
-        payload.alias("raw"),
-        hashed.alias("__crmhub_hashed"),
+        payload.alias("__crmhub_full"),
+        raw.alias("raw"),
+        *[expr.alias("__crmhub_hashed") for expr in hashed],
         *[
             _canonical(plan.mapping[name], frame.columns).alias(f"c{i}")
             for i, name in enumerate(plan.columns)
@@ -67,10 +73,45 @@ def prepare_frame(
         staged = staged.filter(pl.col("source_id").is_not_null())
     staged, bad_dates = _drop_bad_dates(staged, plan, position_of)
     rejected.extend(bad_dates)
-    staged = staged.unique("source_id", keep="last", maintain_order=True)
-    digests = hash_payloads(staged["__crmhub_hashed"], plan.hash_seed)
+    if staged["source_id"].n_unique() < staged.height:
+        staged = staged.unique("source_id", keep="last", maintain_order=True)
+    digests = hash_payloads(
+        staged["__crmhub_hashed" if hashed else "__crmhub_full"], plan.hash_seed
+    )
     columns = ["source_id", "raw", "content_hash", *(f"c{i}" for i in range(len(plan.columns)))]
     return staged.with_columns(digests).select(columns), rejected
+
+
+def _fragment(name: str) -> pl.Expr:
+    """`"name":value` exactly as in the JSON of the whole record (polars' own encoder)."""
+    encoded = pl.struct(pl.col(name)).struct.json_encode()
+    return encoded.str.strip_prefix("{").str.strip_suffix("}")
+
+
+def _raw_fragment(name: str, dtype: pl.DataType, is_single_source: bool) -> pl.Expr:
+    """The field's fragment of `raw`; null when its value lives in its canonical column.
+
+    Only a non-empty string is given back exactly by a text column; a null or empty string
+    keeps its fragment (a constant), other types always stay in `raw`.
+    """
+    if not is_single_source or dtype != pl.String:
+        return _fragment(name)
+    key = orjson.dumps(name).decode()
+    column = pl.col(name)
+    return (
+        pl.when(column.is_null())
+        .then(pl.lit(f"{key}:null"))
+        .when(column == "")
+        .then(pl.lit(f'{key}:""'))
+    )
+
+
+def _object(fragments: list[pl.Expr]) -> pl.Expr:
+    """A JSON object from `"key":value` fragments, absent (null) fragments left out."""
+    if not fragments:
+        return pl.lit("{}")
+    body = pl.concat_str(fragments, separator=",", ignore_nulls=True)
+    return pl.concat_str(pl.lit("{"), body, pl.lit("}"))
 
 
 def _text(name: str, columns: Sequence[str]) -> pl.Expr:
@@ -106,7 +147,7 @@ def _missing_keys(
     reason = f"missing key value ({', '.join(keys)})"
     return [
         RejectedRecord(position_of(index), reason, raw)
-        for index, raw in missing.select("__crmhub_index", "raw").iter_rows()
+        for index, raw in missing.select("__crmhub_index", "__crmhub_full").iter_rows()
     ]
 
 
@@ -140,7 +181,9 @@ def date_rejects(
     for i, record in enumerate(rows.iter_rows(named=True)):
         name, column = next((n, c) for n, c in checks if masks[c][i])
         reason = f"{name}: not a recognisable date: {record[column]!r}"
-        out.append(RejectedRecord(position_of(record["__crmhub_index"]), reason, record["raw"]))
+        out.append(
+            RejectedRecord(position_of(record["__crmhub_index"]), reason, record["__crmhub_full"])
+        )
     return out
 
 

@@ -82,7 +82,11 @@ class Run(Base):
 
 
 class SourceRecord(CanonicalColumns, Base):
-    """One record of one source stream, as last seen; `raw` keeps every field of it."""
+    """One record of one source stream, as last seen.
+
+    `raw` keeps the fields the canonical columns do not give back exactly; both together are
+    the full record (`crmhub.golden_record.payload.rebuild_record`).
+    """
 
     __tablename__ = "source_record"
     __table_args__ = (sa.UniqueConstraint("source", "stream", "source_id"),)

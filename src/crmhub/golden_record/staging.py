@@ -1,9 +1,11 @@
 """Stage source records: key, raw payload, content hash; upsert in bulk with the stream state.
 
-Python computes the source id, the raw payload as sorted JSON, its XXH3-128 hash and the
-canonical texts (C-level itemgetter; values rendered as they appear in the JSON, so the columns
-agree with `raw`); the database turns empty strings into NULL. A `RecordFrame` batch takes the
-columnar path (`crmhub.golden_record.columnar`), which gives the same payloads and hashes.
+Python computes the source id, the XXH3-128 hash of the whole record as sorted JSON, the
+canonical texts (C-level itemgetter; values rendered as they appear in the JSON) and `raw`:
+the record without the fields its canonical columns give back exactly (see
+`crmhub.golden_record.payload`), so each value is stored once. The database turns empty
+strings into NULL. A `RecordFrame` batch takes the columnar path
+(`crmhub.golden_record.columnar`), which gives the same `raw` texts and hashes.
 Records whose date fields hold no date are quarantined with the field, value and position.
 Each batch is one transaction that also writes the stream state, so a crash can never move the
 state past data that was not committed.
@@ -34,11 +36,13 @@ from crmhub.connectors.base import (
     StreamState,
     join_key,
 )
-from crmhub.golden_record import bulk, columnar
+from crmhub.golden_record import bulk, columnar, payload
 from crmhub.golden_record.dates import DATE_FIELDS, find_invalid_dates
 
 _DUMPS_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-_PIPELINE_DEPTH = 2
+_PIPELINE_DEPTH = 1
+"""Prepared batches waiting for the writer; the writer is the slower side, so more only holds
+more memory (each in-flight batch is tens of MB) without going faster."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ class StagingPlan:
     def hash_seed(self) -> int:
         """The 64-bit XXH3 seed derived from the mapping digest (see the class docstring)."""
         return int.from_bytes(self.hash_key[:8], "little")
+
+    @property
+    def single_sources(self) -> dict[str, str]:
+        """Source field -> the canonical column it alone fills (kept there, not in `raw`)."""
+        return payload.single_sources(self.mapping)
 
     @property
     def source_fields(self) -> tuple[str, ...]:
@@ -154,6 +163,11 @@ def _make_extractor(plan: StagingPlan) -> Any:
         return _join_groups(values, groups) if joined else values
 
     return extract
+
+
+def canonical_row(record: Record, plan: StagingPlan) -> tuple[str | None, ...]:
+    """The canonical column values staging stores for `record` (in `plan.columns` order)."""
+    return tuple(value or None for value in _make_extractor(plan)(record))
 
 
 def _join_groups(values: tuple[Any, ...], groups: list[int]) -> tuple[Any, ...]:
@@ -286,14 +300,17 @@ def prepare_batch(
     dumps = orjson.dumps
     digest = xxhash.xxh3_128_hexdigest
     seed = plan.hash_seed
+    sources = plan.single_sources
+    kept = payload.raw_fields
     for index, record in enumerate(records):
         source_id = _source_id(record, key, plan.key)
         if source_id is None:
             rejected.append(_missing_key(record, index, plan.key, positions))
             continue
-        payload = dumps(record, default=_json_default, option=_DUMPS_OPTIONS)
-        hashed = payload if ignore.isdisjoint(record) else _without(record, ignore)
-        rows[source_id] = (source_id, payload.decode(), digest(hashed, seed), *extract(record))
+        full = dumps(record, default=_json_default, option=_DUMPS_OPTIONS)
+        hashed = full if ignore.isdisjoint(record) else _without(record, ignore)
+        raw = dumps(kept(record, sources), default=_json_default, option=_DUMPS_OPTIONS)
+        rows[source_id] = (source_id, raw.decode(), digest(hashed, seed), *extract(record))
         indexes[source_id] = index
     rejected.extend(_drop_bad_dates(rows, indexes, plan, positions))
     return PreparedBatch(list(rows.values()), rejected)
@@ -316,9 +333,13 @@ def _drop_bad_dates(
         for source_id in pl.Series(list(rows)).filter(find_invalid_dates(values)).to_list():
             bad.setdefault(source_id, f"{name}: not a recognisable date: {rows[source_id][at]!r}")
     rejected = []
+    sources = plan.single_sources
     for source_id, reason in bad.items():
         row = rows.pop(source_id)
-        rejected.append(RejectedRecord(position_of(indexes[source_id]), reason, row[1]))
+        canonical = dict(zip(plan.columns, row[3:], strict=True))
+        full = payload.rebuild_record(row[1], canonical, sources)
+        raw = orjson.dumps(full, option=_DUMPS_OPTIONS).decode()
+        rejected.append(RejectedRecord(position_of(indexes[source_id]), reason, raw))
     return rejected
 
 
@@ -412,5 +433,5 @@ class _Writer:
 
 def content_hash(record: Record, plan: StagingPlan) -> str:
     """The content hash staging stores for `record`: what write-back patches must match."""
-    payload = _without(record, plan.ignore_fields)
-    return xxhash.xxh3_128_hexdigest(payload, plan.hash_seed)
+    hashed = _without(record, plan.ignore_fields)
+    return xxhash.xxh3_128_hexdigest(hashed, plan.hash_seed)

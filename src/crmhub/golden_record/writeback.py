@@ -1,9 +1,9 @@
 """Write-back planning: what each system lacks of the golden record, and bookkeeping of sends.
 
-The plan compares what a source last told us (its raw payload) with the golden record, so only
-differences are sent, and a repeated plan after a successful write is empty. After a write the
-stored payload and content hash are patched to what the source now holds, so reading our own
-echo back is not mistaken for a change.
+The plan compares what a source last told us (its full record, rebuilt from `raw` and the
+canonical columns) with the golden record, so only differences are sent, and a repeated plan
+after a successful write is empty. After a write the stored row and content hash are patched to
+what the source now holds, so reading our own echo back is not mistaken for a change.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import sqlalchemy as sa
 
+from crmhub.canonical import CANONICAL_FIELDS
 from crmhub.connectors.base import RowStatus, Upsert, WriteReport
-from crmhub.golden_record import models
-from crmhub.golden_record.staging import StagingPlan, content_hash
+from crmhub.golden_record import models, payload
+from crmhub.golden_record.staging import StagingPlan, canonical_row, content_hash
 
 _CHUNK = 5000
 
@@ -32,8 +33,16 @@ def plan_writeback(engine: sa.Engine, source: SourceDefinition, stream: str) -> 
     settings = source.settings.writeback
     columns = _writable_columns(source)
     record, golden = models.SourceRecord.__table__, models.GoldenCustomer.__table__
+    sources = payload.single_sources(source.settings.mapping)
+    held = [record.c[name].label(f"held_{name}") for name in sorted(set(sources.values()))]
     query = (
-        sa.select(record.c.source_id, record.c.raw, golden.c.golden_id, *golden.c[tuple(columns)])
+        sa.select(
+            record.c.source_id,
+            record.c.raw,
+            *held,
+            golden.c.golden_id,
+            *golden.c[tuple(columns)],
+        )
         .join(golden, golden.c.golden_id == record.c.golden_id)
         .where(record.c.source == source.name, record.c.stream == stream)
         .where(record.c.deleted.is_(False))
@@ -43,7 +52,7 @@ def plan_writeback(engine: sa.Engine, source: SourceDefinition, stream: str) -> 
     with engine.connect() as conn:
         for row in conn.execute(query).mappings():
             desired = _desired_fields(row, columns, settings.golden_id_field)
-            changes = _changes(_load_raw(row["raw"]), desired)
+            changes = _changes(_source_view(row, sources), desired)
             if changes:
                 key = _idempotency_key(source.name, stream, row["source_id"], changes)
                 upserts.append(Upsert(row["source_id"], row["golden_id"], changes, key))
@@ -102,6 +111,14 @@ def _desired_fields(
     return desired
 
 
+def _source_view(
+    row: Mapping[str, Any] | sa.RowMapping, sources: Mapping[str, str]
+) -> dict[str, Any]:
+    """The record as the source holds it, from a row with `raw` and `held_<column>` labels."""
+    canonical = {column: row[f"held_{column}"] for column in set(sources.values())}
+    return payload.rebuild_record(row["raw"], canonical, sources)
+
+
 def _changes(raw: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in desired.items() if not _same(raw.get(k), v)}
 
@@ -158,45 +175,48 @@ def _quarantine(
 def _patch_payloads(
     conn: sa.Connection, source: str, stream: str, applied: Sequence[Upsert], plan: StagingPlan
 ) -> None:
-    """Make the stored payload and hash what the source holds now that the write landed."""
+    """Make the stored row and hash what the source holds now that the write landed.
+
+    Written fields that fill a canonical column update that column; the others (the golden id
+    column) update `raw`. The hash is recomputed over the full record, as staging computes it.
+    """
     table = models.SourceRecord.__table__
     scope = (table.c.source == source) & (table.c.stream == stream)
     by_id = {u.external_id: u for u in applied if u.external_id is not None}
     ids = list(by_id)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        query = sa.select(table.c.id, table.c.source_id, table.c.raw)
-        rows = conn.execute(query.where(scope & table.c.source_id.in_(chunk))).all()
-        updates = []
-        for record_id, source_id, raw in rows:
-            patched = {**_load_raw(raw), **by_id[source_id].fields}
-            updates.append(
-                {
-                    "record_id": record_id,
-                    "new_raw": _dump_raw(patched, raw),
-                    "new_hash": content_hash(patched, plan),
-                }
-            )
+        query = sa.select(table.c.id, table.c.source_id, table.c.raw, *table.c[CANONICAL_FIELDS])
+        rows = conn.execute(query.where(scope & table.c.source_id.in_(chunk))).mappings().all()
+        updates = [_patched_row(row, by_id[row["source_id"]].fields, plan) for row in rows]
         if updates:
+            values: dict[str, Any] = {
+                name: sa.bindparam(f"new_{name}") for name in ("raw", *plan.columns)
+            }
             statement = (
                 sa.update(table)
                 .where(table.c.id == sa.bindparam("record_id"))
-                .values(raw=sa.bindparam("new_raw"), content_hash=sa.bindparam("new_hash"))
+                .values(content_hash=sa.bindparam("new_hash"), **values)
             )
             conn.execute(statement, updates)
+
+
+def _patched_row(
+    row: Mapping[str, Any] | sa.RowMapping, fields: Mapping[str, Any], plan: StagingPlan
+) -> dict[str, Any]:
+    """Bind values of one patched row: raw, canonical columns and hash of the full record."""
+    sources = plan.single_sources
+    patched = {**payload.rebuild_record(row["raw"], row, sources), **fields}
+    update = {
+        "record_id": row["id"],
+        "new_raw": payload.dump_raw(patched, sources, str),
+        "new_hash": content_hash(patched, plan),
+    }
+    for name, value in zip(plan.columns, canonical_row(patched, plan), strict=True):
+        update[f"new_{name}"] = value
+    return update
 
 
 def _echo_fields(source: SourceDefinition) -> tuple[str, ...]:
     name = source.settings.writeback.golden_id_field
     return (name,) if name else ()
-
-
-def _load_raw(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    return dict(orjson.loads(raw)) if raw else {}
-
-
-def _dump_raw(patched: Mapping[str, Any], like: Any) -> Any:
-    """Store the payload in the same form the column holds (JSON type or JSON text)."""
-    return dict(patched) if isinstance(like, dict) else orjson.dumps(patched, default=str).decode()
