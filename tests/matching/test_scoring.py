@@ -84,3 +84,18 @@ def test_em_on_generated_customers_is_sensible(learnt: object) -> None:
     )
     assert household.loc[("birth_date", "else"), "weight"] < -3
     assert household.loc[("first_name", "else"), "weight"] < -3
+
+
+def test_exact_agreement_never_counts_against_and_disagreement_never_for() -> None:
+    from crmhub.matching.scoring import MatchModel
+
+    comparison = NameComparison(column="a", thresholds=(0.9,))
+    backwards_m = np.array([[0.0, 0.05, 0.15, 0.80]])  # EM on a lopsided block can learn this
+    backwards_u = np.array([[0.0, 0.80, 0.15, 0.05]])
+    model = MatchModel(
+        (comparison,), ("rule",), (backwards_m,), (backwards_u,), np.array([0.5]), 1, True
+    )
+    weights = model.level_weights()[0][0]
+    assert weights[1] == 0.0  # exact: clamped up to neutral
+    assert weights[-1] == 0.0  # else: clamped down to neutral
+    assert weights[2] == pytest.approx(0.0)  # a middle level keeps what was learnt

@@ -63,6 +63,10 @@ class MatchModel:
         for m, u in zip(self.m, self.u, strict=True):
             weights = np.log2(m / u)
             weights[:, 0] = 0.0
+            # EM on a lopsided stratum can learn nonsense signs; agreement on the exact value
+            # is never evidence against a match, and disagreement never evidence for one.
+            weights[:, 1] = np.maximum(weights[:, 1], 0.0)
+            weights[:, -1] = np.minimum(weights[:, -1], 0.0)
             out.append(weights)
         return out
 
