@@ -269,13 +269,18 @@ def _check_source(source: SourceDefinition) -> tuple[bool, str]:
     try:
         result = connector.check()
         if not result.ok:
-            return False, result.message
+            return False, _without_name(result.message, source.name)
         _select_stream(source, connector)
         return True, result.message or "connected"
     except CrmhubError as exc:
-        return False, str(exc)
+        return False, _without_name(str(exc), source.name)
     finally:
         connector.close()
+
+
+def _without_name(message: str, name: str) -> str:
+    """The message without a leading `name: `, for lines that already start with the name."""
+    return message.removeprefix(f"{name}: ")
 
 
 def _select_stream(source: SourceDefinition, connector: Connector) -> StreamSpec:
