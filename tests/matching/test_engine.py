@@ -140,3 +140,37 @@ def test_settings_are_frozen_and_round_trip() -> None:
     with pytest.raises(ValidationError):
         settings.max_block_size = 3  # type: ignore[misc]
     assert MatchingSettings.model_validate(settings.model_dump()) == settings
+
+
+_SILO_FIELDS = {  # what each source holds, as in `crmhub demo`: sparse, overlapping silos
+    "accounting": ["email", "phone", "street", "city", "postal_code", "company", "tax_id"],
+    "crm": ["email", "phone", "company", "city"],
+    "support": ["birth_date", "street", "postal_code", "tax_id"],
+    "webshop": ["email", "phone", "birth_date", "postal_code", "city"],
+}
+
+
+def test_namesakes_need_more_than_the_name_to_merge() -> None:
+    """Inside the first+last name blocking rule every pair agrees on the name, so the name is
+    no evidence there: two namesakes with nothing else in common are not merged, while the
+    same name with the same e-mail or the same birth date is."""
+    background = generate_customers(3_000, seed=2).drop(columns=["source_id", "entity_id"])
+    for source, fields in _SILO_FIELDS.items():
+        hidden = background.columns.difference(["source", "first_name", "last_name", *fields])
+        background.loc[background["source"] == source, hidden] = None
+    background = background.assign(record_id=np.arange(100, 100 + len(background)))
+    crafted = pd.DataFrame(
+        {
+            "record_id": [1, 2, 3, 4, 5, 6],
+            "source": ["crm", "support"] * 3,
+            "first_name": ["Hezekiah", "Hezekiah", "Ottoline", "Ottoline", "Barnabas", "Barnabas"],
+            "last_name": ["Quarrington"] * 2 + ["Wolstenholme"] * 2 + ["Featherstonehaugh"] * 2,
+            "email": [None, None, "ottoline.w@example.org", "ottoline.w@example.org", None, None],
+            "birth_date": [None, None, None, None, "1961-03-17", "1961-03-17"],
+        }
+    )
+    records = pd.concat([background, crafted], ignore_index=True)
+    clusters = match_records(records).clusters.set_index("record_id")["cluster"]
+    assert clusters[1] != clusters[2]  # namesakes, nothing else known
+    assert clusters[3] == clusters[4]  # same name and e-mail
+    assert clusters[5] == clusters[6]  # same name and birth date

@@ -28,6 +28,7 @@ from crmhub.matching.scoring import (
     MatchModel,
     estimate_u,
     fit_model,
+    forced_comparisons,
     pattern_index,
     score_levels,
     weight_to_probability,
@@ -134,6 +135,7 @@ def _train(
         strata=candidates.rule,
         strata_labels=candidates.rule_labels,
         max_iterations=settings.em_max_iterations,
+        ignored=forced_comparisons(settings.blocking, comparisons),
     )
     logger.debug(
         "match model (priors %s)", dict(zip(model.strata, model.prior.round(4), strict=True))

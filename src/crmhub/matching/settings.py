@@ -31,6 +31,17 @@ DERIVED_KEYS: tuple[str, ...] = (
 BLOCKING_KEYS: tuple[str, ...] = IDENTITY_FIELDS + DERIVED_KEYS
 """Every name a blocking rule may use."""
 
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "first_name_canon": ("first_name",),
+    "first_name_prefix": ("first_name",),
+    "last_name_prefix": ("last_name",),
+    "birth_year": ("birth_date",),
+    "email_user": ("email",),
+    "phone_last7": ("phone",),
+    "name_sorted": ("first_name", "last_name"),
+}
+"""The identity fields each derived key is computed from; an identity field is its own."""
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -162,6 +173,11 @@ class MatchingSettings(_Frozen):
         if not specs:
             raise ValueError("at least one comparison is needed")
         return specs
+
+
+def rule_columns(rule: Sequence[str]) -> frozenset[str]:
+    """The identity fields a blocking rule forces to (partly) agree in every pair it finds."""
+    return frozenset(column for key in rule for column in KEY_COLUMNS.get(key, (key,)))
 
 
 def rule_label(rule: Sequence[str]) -> str:
