@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,7 +75,8 @@ def demo(
         console.print(
             f"\nGolden-record DB: [bold]{directory / 'crmhub.db'}[/bold] (apps read the views "
             f"golden_customers and customer_sources). Golden ids were written back into each "
-            f"silo's crmhub_id column. Sync again: {_command_name()} sync {config_path}",
+            f"silo's crmhub_id column. Sync again: {_command_name()} sync "
+            f"{os.path.relpath(config_path)}",
             highlight=False,
         )
 
@@ -167,12 +167,9 @@ def db_upgrade(config: ConfigArg) -> None:
 
 
 def _command_name() -> str:
-    """How the user can call crmhub again: `crmhub` when it is on PATH, else its path."""
+    """How the user can call crmhub again from here: the path it was started by, if any."""
     invoked = Path(sys.argv[0])
-    on_path = shutil.which("crmhub")
-    if on_path and Path(on_path).resolve() == invoked.resolve():
-        return "crmhub"
-    return os.path.relpath(invoked) if invoked.exists() else "crmhub"
+    return os.path.relpath(invoked) if invoked.is_file() else "crmhub"
 
 
 def _run_sync(config: Path) -> Any:
