@@ -101,10 +101,15 @@ def render_summary(console: Console, summary: Any) -> None:
         highlight=False,
     )
     quarantined = sum(s.quarantined for s in summary.sources)
-    if quarantined:
+    if quarantined and summary.quarantine_samples:
         console.print(f"{quarantined} records quarantined, for example:", highlight=False)
         for line in summary.quarantine_samples:
             console.print(f"  {line}", highlight=False, soft_wrap=True)
+    elif quarantined:
+        console.print(
+            f"{quarantined} records rejected again; they are in the quarantine table already",
+            highlight=False,
+        )
     for source in summary.sources:
         if source.error:
             console.print(f"[red]{source.name}[/red]: {source.error}", highlight=False)

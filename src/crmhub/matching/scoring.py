@@ -274,7 +274,7 @@ def fit_model(
             converged = True
             break
     if not converged:
-        logger.warning("EM stopped after %d iterations without converging", iteration)
+        logger.info("EM stopped after %d iterations without converging", iteration)
     labels = tuple(strata_labels) + tuple(str(i) for i in range(len(strata_labels), n_strata))
     return MatchModel(
         tuple(comparisons), labels, tuple(m), tuple(u_now), prior, iteration, converged, mask
