@@ -90,8 +90,8 @@ def test_exact_agreement_never_counts_against_and_disagreement_never_for() -> No
     from crmhub.matching.scoring import MatchModel
 
     comparison = NameComparison(column="a", thresholds=(0.9,))
-    backwards_m = np.array([[0.0, 0.05, 0.15, 0.80]])  # EM on a lopsided block can learn this
-    backwards_u = np.array([[0.0, 0.80, 0.15, 0.05]])
+    backwards_m = np.array([[1.0, 0.05, 0.15, 0.80]])  # EM on a lopsided block can learn this
+    backwards_u = np.array([[1.0, 0.80, 0.15, 0.05]])
     model = MatchModel(
         (comparison,), ("rule",), (backwards_m,), (backwards_u,), np.array([0.5]), 1, True
     )
