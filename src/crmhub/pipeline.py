@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,12 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from crmhub.config.loader import Hub, SourceDefinition, load_hub
-from crmhub.connectors.base import Capability, Connector, StreamSpec
+from crmhub.connectors.base import Batch, Capability, Connector, StreamSpec
 from crmhub.errors import ConnectorError, CrmhubError, GoldenDatabaseError, SourceContractError
 from crmhub.golden_record import models, store
 from crmhub.golden_record.build import build_golden
 from crmhub.golden_record.db import open_database
-from crmhub.golden_record.staging import quarantine_records, stage_batch
+from crmhub.golden_record.staging import stage_batches
 from crmhub.golden_record.writeback import apply_report, plan_writeback
 from crmhub.matching.engine import match_records
 from crmhub.progress import current_progress
@@ -140,23 +140,19 @@ def extract_source(config_path: str, name: str, run_id: int) -> SourceSummary:
     try:
         spec = _select_stream(source, connector)
         state = store.load_state(engine, name, spec.name)
-        for batch in connector.read(spec.name, state):
-            if batch.rejected:
-                quarantine_records(engine, run_id, name, spec.name, batch.rejected)
-            stats = stage_batch(
-                engine,
-                run_id,
-                name,
-                spec.name,
-                batch.records,
-                key=spec.key,
-                mapping=source.settings.mapping,
-                ignore_fields=_echo_fields(source),
-                positions=batch.positions,
-                state_after=batch.state_after,
-            )
-            _add_stage_stats(summary, stats, len(batch.records), len(batch.rejected))
-            progress.advance(f"read {name}", len(batch.records) + len(batch.rejected))
+        batches = _counted(connector.read(spec.name, state), summary, f"read {name}")
+        stats = stage_batches(
+            engine,
+            run_id,
+            name,
+            spec.name,
+            batches,
+            key=spec.key,
+            mapping=source.settings.mapping,
+            ignore_fields=_echo_fields(source),
+        )
+        summary.inserted, summary.updated = stats.inserted, stats.updated
+        summary.unchanged, summary.quarantined = stats.unchanged, stats.quarantined
     finally:
         connector.close()
     progress.finish(f"read {name}", f"{summary.inserted} new, {summary.updated} changed")
@@ -269,16 +265,16 @@ def _check_source(source: SourceDefinition) -> tuple[bool, str]:
     try:
         result = connector.check()
         if not result.ok:
-            return False, _without_name(result.message, source.name)
+            return False, without_source_name(result.message, source.name)
         _select_stream(source, connector)
         return True, result.message or "connected"
     except CrmhubError as exc:
-        return False, _without_name(str(exc), source.name)
+        return False, without_source_name(str(exc), source.name)
     finally:
         connector.close()
 
 
-def _without_name(message: str, name: str) -> str:
+def without_source_name(message: str, name: str) -> str:
     """The message without a leading `name: `, for lines that already start with the name."""
     return message.removeprefix(f"{name}: ")
 
@@ -316,12 +312,13 @@ def _echo_fields(source: SourceDefinition) -> tuple[str, ...]:
     return (field_name,) if field_name else ()
 
 
-def _add_stage_stats(summary: SourceSummary, stats: Any, read: int, rejected: int) -> None:
-    summary.read += read + rejected
-    summary.inserted += stats.inserted
-    summary.updated += stats.updated
-    summary.unchanged += stats.unchanged
-    summary.quarantined += stats.quarantined + rejected
+def _counted(batches: Iterator[Batch], summary: SourceSummary, step: str) -> Iterator[Batch]:
+    """Pass batches through, counting what was read and reporting progress."""
+    progress = current_progress()
+    for batch in batches:
+        summary.read += len(batch.records) + len(batch.rejected)
+        progress.advance(step, len(batch.records) + len(batch.rejected))
+        yield batch
 
 
 def _count_active(engine: sa.Engine) -> int:

@@ -78,7 +78,7 @@ def _collect(
     for name, future in futures.items():
         outcome = future.result(raise_on_failure=False)
         if isinstance(outcome, BaseException):
-            reason = str(outcome).removeprefix(f"{name}: ")
+            reason = pipeline.without_source_name(str(outcome), name)
             results[name] = SourceSummary(name=name, status="failed", error=f"{step}: {reason}")
         else:
             results[name] = outcome
