@@ -198,9 +198,8 @@ def test_survivorship_trust_then_recency(engine: sa.Engine, run_id: int, source:
     )
 
 
-def test_merge_keeps_the_older_id(engine: sa.Engine, run_id: int, source: str) -> None:
-    a, b = source + "_a", source + "_b"
-    r = _seed(engine, run_id, a, b)
+def _build_a_then_b(engine: sa.Engine, run_id: int, r: dict[str, int]) -> None:
+    """Golden records for a1 and a2 first, then an hour later one for b1 too (all apart)."""
     build_golden(
         engine, run_id, _clusters([[r["a1"]], [r["a2"]]]), _pairs(0, 0, "x"), trust={}, now=NOW
     )
@@ -212,6 +211,12 @@ def test_merge_keeps_the_older_id(engine: sa.Engine, run_id: int, source: str) -
         trust={},
         now=NOW + timedelta(hours=1),
     )
+
+
+def test_merge_keeps_the_older_id(engine: sa.Engine, run_id: int, source: str) -> None:
+    a, b = source + "_a", source + "_b"
+    r = _seed(engine, run_id, a, b)
+    _build_a_then_b(engine, run_id, r)
     older = _golden_ids(engine, [a])[(a, "1")]
     newer = _golden_ids(engine, [b])[(b, "x1")]
     run2 = start_run(engine, now=NOW)
@@ -255,17 +260,7 @@ def test_merge_keeps_the_older_id(engine: sa.Engine, run_id: int, source: str) -
 def test_retired_ids_are_never_reused(engine: sa.Engine, run_id: int, source: str) -> None:
     a, b = source + "_a", source + "_b"
     r = _seed(engine, run_id, a, b)
-    build_golden(
-        engine, run_id, _clusters([[r["a1"]], [r["a2"]]]), _pairs(0, 0, "x"), trust={}, now=NOW
-    )
-    build_golden(
-        engine,
-        run_id,
-        _clusters([[r["a1"]], [r["b1"]], [r["a2"]]]),
-        _pairs(0, 0, "x"),
-        trust={},
-        now=NOW + timedelta(hours=1),
-    )
+    _build_a_then_b(engine, run_id, r)
     first_b = _golden_ids(engine, [b])[(b, "x1")]
     build_golden(
         engine,
