@@ -31,6 +31,10 @@ class Capability(StrEnum):
     READ = "read"
     INCREMENTAL = "incremental"
     WRITE = "write"
+    AUTH = "auth"
+    """Logs in with credentials, so bad credentials make `check()` fail."""
+    RETRY = "retry"
+    """Retries passing faults (429, 5xx, dropped connections) itself, honouring Retry-After."""
 
 
 def _distinct_key_columns(value: str | list[str]) -> str | list[str]:
@@ -202,6 +206,8 @@ class Connector(ABC):
     kind: ClassVar[str]
     config_model: ClassVar[type[ConnectorConfig]]
     capabilities: ClassVar[frozenset[Capability]]
+    default_mapping: ClassVar[Mapping[str, str | Sequence[str]]] = {}
+    """Canonical field -> record field, used when a source block gives no `mapping`."""
 
     def __init__(self, config: ConnectorConfig, *, name: str | None = None) -> None:
         self.config = config
