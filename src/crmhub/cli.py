@@ -1,4 +1,4 @@
-"""The `crmhub` command: demo, sync, check, serve, dedupe, schema, db upgrade.
+"""The `crmhub` command: demo, sync, check, serve, dedupe, connectors, schema, db upgrade.
 
 Every command turns crmhub's own errors into one readable line (or one line per config problem)
 and an exit code; a traceback means a bug.
@@ -135,6 +135,23 @@ def dedupe(
             f"{', '.join(summary.identity_columns)}; wrote {summary.output_path}",
             highlight=False,
         )
+
+
+@app.command()
+def connectors() -> None:
+    """List the installed connector kinds with their capabilities and where they come from."""
+    from rich.table import Table
+
+    from crmhub.connectors.base import Capability
+    from crmhub.connectors.registry import installed_kinds
+
+    with _friendly_errors():
+        kinds = installed_kinds()
+    table = Table("kind", *[c.value for c in Capability], "class", "distribution")
+    for kind in kinds:
+        marks = ["yes" if c in kind.capabilities else "-" for c in Capability]
+        table.add_row(kind.name, *marks, kind.class_path, kind.origin)
+    console.print(table)
 
 
 @app.command()

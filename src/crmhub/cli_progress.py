@@ -111,6 +111,8 @@ def render_summary(console: Console, summary: Any) -> None:
             highlight=False,
         )
     for source in summary.sources:
+        for change in getattr(source, "schema_changes", ()):
+            console.print(f"[yellow]{source.name}[/yellow]: schema: {change}", highlight=False)
         if source.error:
             console.print(f"[red]{source.name}[/red]: {source.error}", highlight=False)
 

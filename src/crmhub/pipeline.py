@@ -26,6 +26,7 @@ from crmhub.golden_record.staging import stage_batches
 from crmhub.golden_record.writeback import apply_report, plan_writeback
 from crmhub.matching.engine import match_records
 from crmhub.progress import current_progress
+from crmhub.schema_drift import DriftWatch, load_known_fields
 
 
 @dataclass
@@ -43,10 +44,14 @@ class SourceSummary:
     write_unchanged: int = 0
     write_rejected: int = 0
     error: str = ""
+    schema_changes: list[str] = field(default_factory=list)
+    """New, removed or retyped fields seen in this read (see crmhub.schema_drift)."""
 
     def as_row(self) -> dict[str, Any]:
         """Flat dict for tables and artifacts."""
-        return asdict(self)
+        row = asdict(self)
+        row["schema_changes"] = "; ".join(self.schema_changes)
+        return row
 
 
 @dataclass
@@ -87,6 +92,10 @@ class RunSummary:
             f"merged {g.get('merged', 0)}); pairs matched {p.get('match', 0)}, "
             f"for review {p.get('review', 0)}.",
         ]
+        drift = [(s.name, line) for s in self.sources for line in s.schema_changes]
+        if drift:
+            lines += ["", "Schema changes:", ""]
+            lines += [f"- {name}: {line}" for name, line in drift]
         return "\n".join(lines)
 
 
@@ -140,7 +149,15 @@ def extract_source(config_path: str, name: str, run_id: int) -> SourceSummary:
     try:
         spec = _select_stream(source, connector)
         state = store.load_state(engine, name, spec.name)
-        batches = _counted(connector.read(spec.name, state), summary, f"read {name}")
+        drift = DriftWatch(
+            load_known_fields(engine, name, spec.name),
+            source.settings.schema_drift,
+            source=name,
+            stream=spec.name,
+            discovered=spec.columns,
+        )
+        watched = drift.watch(connector.read(spec.name, state))
+        batches = _counted(watched, summary, f"read {name}")
         stats = stage_batches(
             engine,
             run_id,
@@ -153,6 +170,8 @@ def extract_source(config_path: str, name: str, run_id: int) -> SourceSummary:
         )
         summary.inserted, summary.updated = stats.inserted, stats.updated
         summary.unchanged, summary.quarantined = stats.unchanged, stats.quarantined
+        drift.save(engine)
+        summary.schema_changes = drift.report.lines()
     finally:
         connector.close()
     progress.finish(f"read {name}", f"{summary.inserted} new, {summary.updated} changed")

@@ -96,3 +96,15 @@ def test_dedupe_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["dedupe", str(tmp_path / "nope.csv"), "--out", "x.csv"])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_connectors_lists_every_installed_kind_with_capabilities() -> None:
+    from crmhub.connectors.registry import available_kinds
+
+    result = runner.invoke(app, ["connectors"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for kind in available_kinds():
+        assert any(line.split("│")[1].strip() == kind for line in lines if "│" in line), kind
+    sql_row = next(line for line in lines if "crmhub.connectors.sql" in line)
+    assert sql_row.count("yes") >= 3  # read, incremental, write

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -125,3 +126,53 @@ def test_secret_file_is_relative_to_config(tmp_path: Path) -> None:
 def test_secret_reference_needs_exactly_one_place() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         SecretRef.model_validate({"env": "A", "file": "b"})
+
+
+def test_default_mapping_of_the_kind_applies_when_none_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmhub.connectors.sql.connector import SqlConnector
+
+    class WithDefaults(SqlConnector):
+        default_mapping: ClassVar[dict[str, str | list[str]]] = {
+            "email": "mail",
+            "street": ["house", "road"],
+        }
+
+    monkeypatch.setattr(
+        "crmhub.config.loader.resolve_kind", lambda kind: WithDefaults if kind == "sql" else None
+    )
+    config = write_config(
+        tmp_path,
+        """
+        sources:
+          defaults: {type: sql, url: "sqlite:///a.db", table: t, key: id}
+          own: {type: sql, url: "sqlite:///a.db", table: t, key: id, mapping: {email: e}}
+        """,
+    )
+    hub = load_hub(config)
+    assert hub.sources["defaults"].settings.mapping == {
+        "email": "mail",
+        "street": ["house", "road"],
+    }
+    assert hub.sources["own"].settings.mapping == {"email": "e"}
+
+
+def test_schema_drift_policy_is_a_hub_key_with_choices(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        """
+        sources:
+          a: {type: sql, url: "sqlite:///a.db", table: t, key: id, schema_drift: freeze}
+        """,
+    )
+    assert load_hub(config).sources["a"].settings.schema_drift == "freeze"
+    bad = write_config(
+        tmp_path,
+        """
+        sources:
+          a: {type: sql, url: "sqlite:///a.db", table: t, key: id, schema_drift: ignore}
+        """,
+    )
+    with pytest.raises(ConfigError, match=r"sources\.a\.schema_drift"):
+        load_hub(bad)

@@ -14,6 +14,7 @@ from crmhub.golden_record.models import VERSION_TABLE, Base
 
 TABLES = {
     "run",
+    "stream_schema",
     "source_record",
     "golden_customer",
     "customer_xref",
@@ -43,15 +44,15 @@ def test_fresh_sqlite_file_is_migrated_with_pragmas(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
-        assert current_revision(conn) == "0001"
+        assert current_revision(conn) == "0002"
     assert _schema_diff(engine) == []
     engine.dispose()
 
 
 def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/crmhub.db"
-    assert upgrade(url) == "0001"
-    assert upgrade(url) == "0001"
+    assert upgrade(url) == "0002"
+    assert upgrade(url) == "0002"
 
 
 @pytest.mark.postgres
@@ -63,7 +64,7 @@ def test_postgresql_schema_lands_in_search_path_schema(pg_url: str) -> None:
         assert set(inspector.get_table_names(schema=schema)) == TABLES
         assert set(inspector.get_view_names(schema=schema)) == VIEWS
         assert "source_record" not in inspector.get_table_names(schema="public")
-        assert current_revision(conn) == "0001"
+        assert current_revision(conn) == "0002"
     assert _schema_diff(engine) == []
     engine.dispose()
 
@@ -74,3 +75,17 @@ def test_views_read_active_golden_records(engine: sa.Engine) -> None:
         assert {"email", "golden_id"} <= set(rows.keys())
         rows = conn.execute(sa.text("SELECT * FROM customer_sources WHERE 1 = 0"))
         assert {"golden_id", "source", "stream", "source_id", "record_id"} <= set(rows.keys())
+
+
+def test_a_0001_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    from alembic import command
+
+    from crmhub.golden_record.db import alembic_config
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    command.upgrade(alembic_config(url), "0001")
+    assert upgrade(url) == "0002"
+    engine = sa.create_engine(url)
+    assert "stream_schema" in sa.inspect(engine).get_table_names()
+    assert _schema_diff(engine) == []
+    engine.dispose()

@@ -191,6 +191,11 @@ def _validate_source(
     problems: list[ConfigProblem] = []
     connector_cls = _connector_class(block.get("type"), loc, path, marks, problems)
     settings = connector_config = None
+    if "mapping" not in hub_part and connector_cls is not None and connector_cls.default_mapping:
+        hub_part["mapping"] = {
+            canonical: field if isinstance(field, str) else list(field)
+            for canonical, field in connector_cls.default_mapping.items()
+        }
     try:
         settings = SourceSettings.model_validate(hub_part, context=context)
     except ValidationError as exc:

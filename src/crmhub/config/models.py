@@ -21,9 +21,10 @@ from pydantic import (
 
 from crmhub.canonical import CANONICAL_FIELDS
 from crmhub.matching.settings import MatchingSettings
+from crmhub.schema_drift import DriftPolicy
 
 SOURCE_HUB_KEYS: frozenset[str] = frozenset(
-    {"type", "trust", "mapping", "writeback", "stream", "enabled"}
+    {"type", "trust", "mapping", "writeback", "stream", "enabled", "schema_drift"}
 )
 """Keys of a source block that belong to the hub; every other key is the connector's."""
 
@@ -97,6 +98,11 @@ class SourceSettings(StrictModel):
     writeback: WritebackSettings = Field(default_factory=WritebackSettings)
     stream: str | None = Field(default=None, description="Stream to read; default the only one.")
     enabled: bool = True
+    schema_drift: DriftPolicy = Field(
+        default=DriftPolicy.EVOLVE,
+        description="New/removed/retyped fields: evolve (keep, report), freeze (stop the "
+        "stream), discard_row (quarantine rows that carry them).",
+    )
 
     @field_validator("mapping")
     @classmethod

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import typing
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -21,7 +22,9 @@ from crmhub.errors import RegistryError
 
 GROUP = "crmhub.connectors"
 
-RESERVED_FIELDS = frozenset({"type", "mapping", "trust", "writeback", "stream", "enabled"})
+RESERVED_FIELDS = frozenset(
+    {"type", "mapping", "trust", "writeback", "stream", "enabled", "schema_drift"}
+)
 """Hub-level keys of a source block; a config model may only define `type` among them."""
 
 _CAPABILITY_METHODS = {Capability.READ: "read", Capability.WRITE: "write"}
@@ -68,6 +71,33 @@ def resolve_kind(type_string: str, eps: Iterable[EntryPoint] | None = None) -> t
     if len(matches) > 1:
         load_registry(matches)  # raises, naming both distributions
     return _load(matches[0])
+
+
+@dataclass(frozen=True)
+class InstalledKind:
+    """One installed connector kind, for listings such as `crmhub connectors`."""
+
+    name: str
+    capabilities: frozenset[Capability]
+    class_path: str
+    origin: str
+
+
+def installed_kinds(eps: Iterable[EntryPoint] | None = None) -> list[InstalledKind]:
+    """Every installed kind, loaded and verified, sorted by name.
+
+    Raises:
+        RegistryError: a plug-in cannot be imported or breaks the contract.
+    """
+    eps = list(entry_points(group=GROUP) if eps is None else eps)
+    origins = {ep.name: _distribution(ep) for ep in eps}
+    return [
+        InstalledKind(name, cls.capabilities, ep_value, origins[name])
+        for name, cls, ep_value in sorted(
+            (name, cls, f"{cls.__module__}:{cls.__qualname__}")
+            for name, cls in load_registry(eps).items()
+        )
+    ]
 
 
 def available_kinds(eps: Iterable[EntryPoint] | None = None) -> list[str]:

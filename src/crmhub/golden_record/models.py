@@ -184,6 +184,17 @@ class SyncState(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+class StreamSchema(Base):
+    """Field types a source stream had when last read, to notice new, removed, retyped fields."""
+
+    __tablename__ = "stream_schema"
+
+    source: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    stream: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
 class Quarantine(Base):
     """A raw record that could not be staged, with where it was and why."""
 

@@ -1,0 +1,262 @@
+"""Schema drift: notice new, removed and retyped fields of a source and apply its policy.
+
+Vendors add fields, drop them and change their types without notice. The hub remembers the
+field types each stream had (table `stream_schema`) and compares every batch with them:
+
+* `evolve` (default): keep going; new fields land in the raw payload of `source_record`, and
+  the change is reported in the run summary;
+* `freeze`: stop the stream with a clear error before the changed batch is staged, so the saved
+  state stays behind the change and nothing of it is half-stored;
+* `discard_row`: quarantine the records that carry a new or retyped field, stage the rest.
+
+A field that is merely empty in a record is not a change (sparse JSON is normal); a field is
+removed when the connector's `discover()` no longer lists it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import orjson
+import polars as pl
+import sqlalchemy as sa
+
+from crmhub.connectors.base import Batch, Record, RecordFrame, RejectedRecord
+from crmhub.errors import SourceContractError
+from crmhub.golden_record.models import StreamSchema
+
+
+class DriftPolicy(StrEnum):
+    """What to do when a stream's fields change."""
+
+    EVOLVE = "evolve"
+    FREEZE = "freeze"
+    DISCARD_ROW = "discard_row"
+
+
+_NUMBER_TYPES = frozenset({"integer", "number"})
+
+
+def value_type(value: Any) -> str | None:
+    """The JSON-like type name of a record value; None for an empty value (no evidence)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float | Decimal):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, datetime):
+        return "datetime"
+    if isinstance(value, date):
+        return "date"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "array"
+    return type(value).__name__
+
+
+def _frame_type(dtype: pl.DataType) -> str | None:
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float() or dtype.is_decimal():
+        return "number"
+    if dtype == pl.String:
+        return "string"
+    if dtype == pl.Null:
+        return None
+    return str(dtype).lower()
+
+
+def compatible(known: str, seen: str) -> bool:
+    """Whether `seen` is the same type as `known`, counting integers as numbers."""
+    return known == seen or {known, seen} <= _NUMBER_TYPES
+
+
+@dataclass
+class DriftReport:
+    """Changes seen in one read, as short lines for the run summary."""
+
+    new: dict[str, str] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    retyped: dict[str, tuple[str, str]] = field(default_factory=dict)
+    discarded: int = 0
+
+    def lines(self) -> list[str]:
+        """Human-readable changes, e.g. `new field 'Website' (string)`."""
+        out = [f"new field {name!r} ({kind})" for name, kind in sorted(self.new.items())]
+        out += [f"field {name!r} removed" for name in sorted(self.removed)]
+        out += [
+            f"field {name!r} changed type {old} -> {new}"
+            for name, (old, new) in sorted(self.retyped.items())
+        ]
+        if self.discarded:
+            out.append(f"{self.discarded} records discarded for schema drift")
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.removed or self.retyped)
+
+
+class DriftWatch:
+    """Compares batches with a stream's known field types and applies the policy to them."""
+
+    def __init__(
+        self,
+        known: Mapping[str, str] | None,
+        policy: DriftPolicy,
+        *,
+        source: str,
+        stream: str,
+        discovered: Sequence[str] = (),
+    ) -> None:
+        self.policy = policy
+        self.source, self.stream = source, stream
+        self.baseline = known is None
+        self.fields: dict[str, str] = dict(known or {})
+        self.report = DriftReport()
+        if not self.baseline and discovered:
+            self.report.removed = sorted(set(self.fields) - set(discovered))
+            if self.report.removed and policy is DriftPolicy.FREEZE:
+                raise self._frozen()
+
+    def watch(self, batches: Iterator[Batch]) -> Iterator[Batch]:
+        """Pass `batches` through, with the policy applied to every change they show."""
+        for batch in batches:
+            yield self.check(batch)
+
+    def check(self, batch: Batch) -> Batch:
+        """`batch` after the policy: unchanged, trimmed of drifting rows, or an error."""
+        seen = self._types(batch.records)
+        drift = {
+            name: kind
+            for name, kind in seen.items()
+            if kind is not None and not self.baseline and not self._known_as(name, kind)
+        }
+        if not drift:
+            self._learn(seen)
+            return batch
+        if self.policy is DriftPolicy.FREEZE:
+            self._note(drift)
+            raise self._frozen()
+        if self.policy is DriftPolicy.DISCARD_ROW:
+            self._note(drift)
+            return self._discard(batch, drift)
+        self._note(drift)
+        self._learn(seen)
+        return batch
+
+    def save(self, engine: sa.Engine, *, now: datetime | None = None) -> None:
+        """Remember the field types for the next run (after the batches are committed)."""
+        if not self.fields:
+            return
+        stamp = now or datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.delete(StreamSchema).where(
+                    StreamSchema.source == self.source, StreamSchema.stream == self.stream
+                )
+            )
+            conn.execute(
+                sa.insert(StreamSchema).values(
+                    source=self.source, stream=self.stream, fields=self.fields, updated_at=stamp
+                )
+            )
+
+    # -- internals --------------------------------------------------------------------------
+    def _known_as(self, name: str, kind: str) -> bool:
+        known = self.fields.get(name)
+        return known is not None and (known == "null" or compatible(known, kind))
+
+    def _note(self, drift: Mapping[str, str]) -> None:
+        for name, kind in drift.items():
+            if name in self.fields:
+                self.report.retyped[name] = (self.fields[name], kind)
+            else:
+                self.report.new[name] = kind
+
+    def _learn(self, seen: Mapping[str, str | None]) -> None:
+        for name, kind in seen.items():
+            if kind is None:
+                self.fields.setdefault(name, "null")
+            elif self.fields.get(name) in (None, "null") or not compatible(self.fields[name], kind):
+                self.fields[name] = kind
+            elif {self.fields[name], kind} == _NUMBER_TYPES:
+                self.fields[name] = "number"
+
+    def _frozen(self) -> SourceContractError:
+        changes = "; ".join(self.report.lines()) or "fields changed"
+        return SourceContractError(
+            f"stream {self.stream!r} changed its schema ({changes}) and its schema_drift policy "
+            "is 'freeze': check the change, then set schema_drift: evolve for one run (or map "
+            "the new fields) to accept it",
+            source=self.source,
+        )
+
+    def _types(self, records: Sequence[Record]) -> dict[str, str | None]:
+        """Each field's type in `records`; a field with only empty values maps to None."""
+        if isinstance(records, RecordFrame):
+            frame = records.frame
+            return {
+                name: _frame_type(dtype) if frame[name].null_count() < frame.height else None
+                for name, dtype in frame.schema.items()
+            }
+        seen: dict[str, str | None] = {}
+        for record in records:
+            for name, value in record.items():
+                kind = value_type(value)
+                previous = seen.get(name)
+                if kind is not None and (previous is None or {previous, kind} == _NUMBER_TYPES):
+                    seen[name] = "number" if previous and previous != kind else kind
+                elif name not in seen:
+                    seen[name] = None
+        return seen
+
+    def _discard(self, batch: Batch, drift: Mapping[str, str]) -> Batch:
+        """The batch without the records that carry a drifting field, those quarantined."""
+        records = batch.records
+        keep: list[int] = []
+        rejected = list(batch.rejected)
+        positions = list(batch.positions) if batch.positions is not None else None
+        for index, record in enumerate(records):
+            reasons = [
+                f"new field {name!r}" if name not in self.fields else f"field {name!r} retyped"
+                for name in drift
+                if value_type(record.get(name)) is not None
+                and not self._known_as(name, value_type(record.get(name)) or "")
+            ]
+            if reasons:
+                where = positions[index] if positions else f"record {index + 1}"
+                raw = orjson.dumps(dict(record), default=str).decode()
+                rejected.append(RejectedRecord(where, "schema drift: " + ", ".join(reasons), raw))
+            else:
+                keep.append(index)
+        self.report.discarded += len(records) - len(keep)
+        if isinstance(records, RecordFrame):
+            kept: Sequence[Record] = RecordFrame(records.frame[keep], records.converters)
+        else:
+            kept = [records[i] for i in keep]
+        kept_positions = [positions[i] for i in keep] if positions is not None else None
+        return Batch(kept, batch.state_after, rejected, kept_positions)
+
+
+def load_known_fields(engine: sa.Engine, source: str, stream: str) -> dict[str, str] | None:
+    """The field types saved for a stream by its last read; None before its first read."""
+    with engine.connect() as conn:
+        fields = conn.execute(
+            sa.select(StreamSchema.fields).where(
+                StreamSchema.source == source, StreamSchema.stream == stream
+            )
+        ).scalar_one_or_none()
+    return dict(fields) if fields is not None else None
