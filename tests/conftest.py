@@ -17,6 +17,7 @@ import sqlalchemy as sa
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="crmhub-prefect-"))
+os.environ.setdefault("CRMHUB_BUDGET_DIR", tempfile.mkdtemp(prefix="crmhub-budgets-"))
 
 PG_ADMIN_URL = os.environ.get(
     "CRMHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -17,14 +17,21 @@ reject), so that handling lives here once instead of in each connector:
 from __future__ import annotations
 
 import email.utils
+import fcntl
+import json
 import logging
+import os
 import random
+import re
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Container, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Container, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -97,22 +104,32 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 
 
 class RateBudget:
-    """A token bucket per API, shared by every client of that API in this process.
+    """A token bucket per API, shared by every client of that API on this machine.
 
     Limits per second and per minute can both apply (many vendors state both); a call waits
-    until each bucket has a token. Budgets are process-wide because the quota is the vendor's,
-    not the stream's: two flows syncing the same HubSpot account spend one budget.
+    until each bucket has a token. The quota is the vendor's, not the stream's: two sources of
+    one HubSpot account, or two flow runs that `crmhub serve` starts in separate processes,
+    spend one budget. Shared budgets keep their buckets in a small file under
+    `CRMHUB_BUDGET_DIR` (default: a `crmhub-budgets` folder in the temp directory), updated
+    under an exclusive lock; a budget made with `RateBudget(...)` is private to its object.
     """
 
     _registry: ClassVar[dict[str, RateBudget]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, *, per_second: float | None = None, per_minute: float | None = None):
-        self._buckets = [
-            _Bucket(rate, period)
-            for rate, period in ((per_second, 1.0), (per_minute, 60.0))
-            if rate
-        ]
+    def __init__(
+        self,
+        *,
+        per_second: float | None = None,
+        per_minute: float | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self.limits: dict[float, float] = {
+            period: float(rate) for rate, period in ((per_second, 1.0), (per_minute, 60.0)) if rate
+        }
+        self.path = path
+        self._buckets: dict[float, tuple[float, float]] = {}
+        """period -> (tokens, wall-clock stamp); the file's copy is used for shared budgets."""
         self._lock = threading.Lock()
 
     @classmethod
@@ -123,7 +140,9 @@ class RateBudget:
         with cls._registry_lock:
             budget = cls._registry.get(api)
             if budget is None:
-                budget = cls._registry[api] = cls(per_second=per_second, per_minute=per_minute)
+                budget = cls._registry[api] = cls(
+                    per_second=per_second, per_minute=per_minute, path=_budget_file(api)
+                )
             else:
                 budget._tighten(per_second, 1.0)
                 budget._tighten(per_minute, 60.0)
@@ -132,49 +151,61 @@ class RateBudget:
     def acquire(self) -> None:
         """Block until a call is allowed, then spend one token of each bucket."""
         while True:
-            with self._lock:
-                wait = max((b.wait() for b in self._buckets), default=0.0)
+            with self._lock, self._state() as buckets:
+                now = time.time()
+                wait = 0.0
+                for period, rate in self.limits.items():
+                    tokens, stamp = buckets.get(period, (rate, now))
+                    tokens = min(rate, tokens + max(now - stamp, 0.0) * rate / period)
+                    buckets[period] = (tokens, now)
+                    if tokens < 1:
+                        wait = max(wait, (1 - tokens) * period / rate)
                 if wait <= 0:
-                    for bucket in self._buckets:
-                        bucket.spend()
+                    for period in self.limits:
+                        tokens, stamp = buckets[period]
+                        buckets[period] = (tokens - 1, stamp)
                     return
             time.sleep(wait)
 
-    def _tighten(self, rate: float | None, period: float) -> None:
-        if not rate:
+    @contextmanager
+    def _state(self) -> Iterator[dict[float, tuple[float, float]]]:
+        """The buckets, read from and written back to the shared file under a lock."""
+        if self.path is None:
+            yield self._buckets
             return
-        with self._lock:
-            for bucket in self._buckets:
-                if bucket.period == period:
-                    bucket.capacity = min(bucket.capacity, rate)
-                    bucket.tokens = min(bucket.tokens, bucket.capacity)
-                    return
-            self._buckets.append(_Bucket(rate, period))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a+", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                handle.seek(0)
+                buckets = _parse_buckets(handle.read())
+                yield buckets
+                handle.seek(0)
+                handle.truncate()
+                handle.write(json.dumps({str(p): list(v) for p, v in buckets.items()}))
+                handle.flush()
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _tighten(self, rate: float | None, period: float) -> None:
+        if rate:
+            with self._lock:
+                self.limits[period] = min(self.limits.get(period, float(rate)), float(rate))
 
 
-@dataclass
-class _Bucket:
-    capacity: float
-    period: float
-    tokens: float = field(init=False)
-    stamp: float = field(init=False, default_factory=time.monotonic)
+def _budget_file(api: str) -> Path:
+    default = Path(tempfile.gettempdir()) / "crmhub-budgets"
+    root = Path(os.environ.get("CRMHUB_BUDGET_DIR") or default)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", api)[:100]
+    return root / f"{safe}.json"
 
-    def __post_init__(self) -> None:
-        self.tokens = self.capacity
 
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self.tokens = min(
-            self.capacity, self.tokens + (now - self.stamp) * self.capacity / self.period
-        )
-        self.stamp = now
-
-    def wait(self) -> float:
-        self._refill()
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) * self.period / self.capacity
-
-    def spend(self) -> None:
-        self.tokens -= 1
+def _parse_buckets(text: str) -> dict[float, tuple[float, float]]:
+    try:
+        data = json.loads(text) if text.strip() else {}
+        return {float(p): (float(v[0]), float(v[1])) for p, v in data.items()}
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return {}  # a damaged budget file costs one burst; the limits hold again after it
 
 
 class HttpStatusError(SourceContractError):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 from tests.fakes.server import FakeServer, Fault, Request, Response
@@ -202,6 +204,39 @@ def test_rate_budget_is_shared_by_clients_of_one_api(fake: FakeServer) -> None:
     for _ in range(10):  # ...so the other client waits for refills: about 1 s for 10 more
         second.get_json("/items")
     assert time.monotonic() - start >= 0.9
+
+
+def _spend(api: str, calls: int, barrier: Any, results: Any) -> None:
+    budget = RateBudget.shared(api, per_second=10)
+    barrier.wait(30)  # both processes are up; now they compete for one budget
+    start = time.monotonic()
+    for _ in range(calls):
+        budget.acquire()
+    results.put(time.monotonic() - start)
+
+
+def test_rate_budget_is_shared_by_processes_on_one_machine() -> None:
+    api = f"processes-{time.monotonic()}"
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    workers = [context.Process(target=_spend, args=(api, 10, barrier, results)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    durations = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(10)
+    # alone, each process would spend its 10 calls in the initial burst of 10 at once; sharing
+    # one budget, the second 10 wait for refills at 10 per second
+    assert max(durations) >= 0.9
+
+
+def test_private_budget_ignores_the_shared_file() -> None:
+    budget = RateBudget(per_second=1000)
+    assert budget.path is None
+    start = time.monotonic()
+    for _ in range(100):
+        budget.acquire()
+    assert time.monotonic() - start < 0.5
 
 
 def test_rate_budget_per_minute_tightens_an_existing_budget() -> None:
