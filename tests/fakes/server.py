@@ -13,24 +13,16 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from crmhub.testing.target import Fault
 
-@dataclass(frozen=True)
-class Fault:
-    """Answer the next `times` requests with `status` (and `retry_after` seconds, if set)."""
-
-    status: int
-    times: int = 1
-    retry_after: str | None = None
-    body: Mapping[str, Any] | None = None
-    path_prefix: str = ""
-    """Only requests whose path starts with this are affected (default: every request)."""
+__all__ = ["FakeServer", "Fault", "Request", "Response"]
 
 
 @dataclass(frozen=True)
@@ -120,7 +112,9 @@ class FakeServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
         return self.url
 

@@ -58,7 +58,7 @@ _ERROR_RULES: tuple[tuple[re.Pattern[str], type[ConnectorError], str], ...] = tu
     for p, cls, what in (
         (
             r"password authentication failed|access denied for user|no password supplied|"
-            r"role \S+ does not exist|authentication failed",
+            r"role \S+ does not exist|authentication failed|is not permitted to log in",
             AuthError,
             "login refused: check the user and the password",
         ),
@@ -95,7 +95,7 @@ class SqlConnector(Connector):
     kind: ClassVar[str] = "sql"
     config_model: ClassVar[type[SqlConfig]] = SqlConfig
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.READ, Capability.INCREMENTAL, Capability.WRITE}
+        {Capability.READ, Capability.INCREMENTAL, Capability.WRITE, Capability.AUTH}
     )
 
     def __init__(self, config: SqlConfig, *, name: str | None = None) -> None:

@@ -21,10 +21,18 @@ from decimal import Decimal
 from itertools import repeat
 from typing import Any
 
+import orjson
 import polars as pl
 import sqlalchemy as sa
 
-from crmhub.connectors.base import Batch, Record, RecordFrame, StreamState, join_key
+from crmhub.connectors.base import (
+    Batch,
+    Record,
+    RecordFrame,
+    RejectedRecord,
+    StreamState,
+    join_key,
+)
 from crmhub.connectors.sql import pgcopy
 from crmhub.connectors.sql.config import SqlConfig
 from crmhub.errors import SourceContractError
@@ -153,7 +161,40 @@ class StreamReader:
         """Yield every batch after `state`; full reads (no cursor) always start over.
 
         A full read is unordered: it is never resumed, and sorting would only slow the server.
+        Rows whose key is NULL cannot be told apart, so they are rejected with their values.
         """
+        for batch in self._batches(conn, state):
+            yield self._without_missing_keys(batch)
+
+    def _without_missing_keys(self, batch: Batch) -> Batch:
+        records = batch.records
+        if isinstance(records, RecordFrame):
+            if not any(records.frame[k].null_count() for k in self.key):
+                return batch
+        elif all(r[k] is not None for r in records for k in self.key):
+            return batch
+        kept: list[int] = []
+        rejected = list(batch.rejected)
+        for index, record in enumerate(records):
+            missing = [k for k in self.key if record[k] is None]
+            if not missing:
+                kept.append(index)
+                continue
+            shown = {k: _json_value(v) for k, v in record.items()}
+            rejected.append(
+                RejectedRecord(
+                    position=f"row with {', '.join(f'{k}={shown[k]!r}' for k in self.key)}",
+                    reason=f"missing key value: {', '.join(missing)} is NULL",
+                    raw=orjson.dumps(shown).decode(),
+                )
+            )
+        if isinstance(records, RecordFrame):
+            kept_records: Sequence[Record] = RecordFrame(records.frame[kept], records.converters)
+        else:
+            kept_records = [records[i] for i in kept]
+        return Batch(kept_records, batch.state_after, rejected)
+
+    def _batches(self, conn: sa.Connection, state: StreamState | None) -> Iterator[Batch]:
         if self.cursor is None:
             for records in self._stream(conn, sa.select(self.source.selectable)):
                 yield Batch(records=records, state_after={})
@@ -346,3 +387,12 @@ def column_type_for(values: Sequence[Any]) -> sa.types.TypeEngine[Any]:
             return type_
     longest = max((len(str(v)) for v in values if v is not None), default=0)
     return sa.String(255) if longest <= 255 else sa.Text()
+
+
+def _json_value(value: Any) -> Any:
+    """A column value as JSON shows it (dates as ISO text, decimals as text)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)

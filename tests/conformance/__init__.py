@@ -1,0 +1,1 @@
+"""The conformance suite of crmhub.testing, run over every target in `targets/`."""
