@@ -315,10 +315,19 @@ def _select_stream(source: SourceDefinition, connector: Connector) -> StreamSpec
 
 def _check_mapping(source: SourceDefinition, spec: StreamSpec) -> None:
     columns = set(spec.columns)
+    default = dict(source.connector_cls.default_mapping)
+    uses_default = bool(default) and source.settings.mapping == {
+        k: v if isinstance(v, str) else list(v) for k, v in default.items()
+    }
     for canonical, fields in source.settings.mapping.items():
         for column in [fields] if isinstance(fields, str) else fields:
             if column not in columns:
                 hint = _hint(column, spec.columns)
+                if uses_default:
+                    hint += (
+                        f" (from the default mapping of {source.connector_cls.kind}; give "
+                        "'mapping' with this stream's own field names)"
+                    )
                 raise SourceContractError(
                     f"mapping.{canonical}: stream {spec.name!r} has no column {column!r}{hint}",
                     source=source.name,

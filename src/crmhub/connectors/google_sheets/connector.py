@@ -66,8 +66,18 @@ class GoogleSheetsConnector(Connector):
             Capability.RETRY,
         }
     )
-    default_mapping: ClassVar[dict[str, str | list[str]]] = {}
-    """None: a tab's headers are its owner's; the source block's `mapping` names them."""
+    default_mapping: ClassVar[dict[str, str | list[str]]] = {
+        "first_name": "First Name",
+        "last_name": "Last Name",
+        "email": "Email",
+        "phone": "Phone",
+        "street": "Street",
+        "city": "City",
+        "postal_code": "Postal Code",
+        "country": "Country",
+        "company": "Company",
+    }
+    """The headers of crmhub's customer sheet template; any other sheet names its own."""
 
     def __init__(self, config: ConnectorConfig, *, name: str | None = None) -> None:
         if not isinstance(config, GoogleSheetsConfig):
