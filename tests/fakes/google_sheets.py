@@ -129,6 +129,7 @@ class FakeSheets:
             self.tokens = {"sheets-access-token"}
             self.api_keys = {"sheets-api-key"}
             self.refresh_tokens = {"sheets-refresh-token": "sheets-access-token"}
+            self.client_secret = "sheets-client-secret"
             self._quota = None
             self._reads.clear()
         self.server.clear_faults()
