@@ -155,6 +155,7 @@ def extract_source(config_path: str, name: str, run_id: int) -> SourceSummary:
             source=name,
             stream=spec.name,
             discovered=spec.columns,
+            ignore=_echo_fields(source),
         )
         watched = drift.watch(connector.read(spec.name, state))
         batches = _counted(watched, summary, f"read {name}")
@@ -170,8 +171,8 @@ def extract_source(config_path: str, name: str, run_id: int) -> SourceSummary:
         )
         summary.inserted, summary.updated = stats.inserted, stats.updated
         summary.unchanged, summary.quarantined = stats.unchanged, stats.quarantined
+        summary.schema_changes = drift.finish().lines()
         drift.save(engine)
-        summary.schema_changes = drift.report.lines()
     finally:
         connector.close()
     progress.finish(f"read {name}", f"{summary.inserted} new, {summary.updated} changed")

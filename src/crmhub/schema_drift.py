@@ -9,8 +9,10 @@ field types each stream had (table `stream_schema`) and compares every batch wit
   state stays behind the change and nothing of it is half-stored;
 * `discard_row`: quarantine the records that carry a new or retyped field, stage the rest.
 
-A field that is merely empty in a record is not a change (sparse JSON is normal); a field is
-removed when the connector's `discover()` no longer lists it.
+A field that is merely empty in a record is not a change (sparse JSON is normal). A field is
+removed when the connector's `discover()` no longer lists it and no record of the read carries
+it (some connectors list only the fields they were told to, while records carry more). Fields
+that only crmhub writes (the golden id column) are not the source's schema and are ignored.
 """
 
 from __future__ import annotations
@@ -120,16 +122,23 @@ class DriftWatch:
         source: str,
         stream: str,
         discovered: Sequence[str] = (),
+        ignore: Sequence[str] = (),
     ) -> None:
         self.policy = policy
         self.source, self.stream = source, stream
+        self.ignore = frozenset(ignore)
         self.baseline = known is None
-        self.fields: dict[str, str] = dict(known or {})
+        self.fields: dict[str, str] = {
+            k: v for k, v in (known or {}).items() if k not in self.ignore
+        }
         self.report = DriftReport()
-        if not self.baseline and discovered:
-            self.report.removed = sorted(set(self.fields) - set(discovered))
-            if self.report.removed and policy is DriftPolicy.FREEZE:
-                raise self._frozen()
+        self._undiscovered = (
+            frozenset(self.fields) - frozenset(discovered)
+            if discovered and not self.baseline
+            else frozenset()
+        )
+        """Known fields `discover()` no longer lists: removed unless a record still has them."""
+        self._seen: set[str] = set()
 
     def watch(self, batches: Iterator[Batch]) -> Iterator[Batch]:
         """Pass `batches` through, with the policy applied to every change they show."""
@@ -138,7 +147,13 @@ class DriftWatch:
 
     def check(self, batch: Batch) -> Batch:
         """`batch` after the policy: unchanged, trimmed of drifting rows, or an error."""
-        seen = self._types(batch.records)
+        seen = {k: v for k, v in self._types(batch.records).items() if k not in self.ignore}
+        self._seen.update(seen)
+        if len(batch.records) and self.policy is DriftPolicy.FREEZE:
+            gone = sorted(self._undiscovered - self._seen)
+            if gone:
+                self.report.removed = gone
+                raise self._frozen()
         drift = {
             name: kind
             for name, kind in seen.items()
@@ -156,6 +171,14 @@ class DriftWatch:
         self._note(drift)
         self._learn(seen)
         return batch
+
+    def finish(self) -> DriftReport:
+        """The report of the whole read, with the fields that are gone (known once it is over)."""
+        if self._seen:
+            self.report.removed = sorted(self._undiscovered - self._seen)
+            for name in self.report.removed:
+                self.fields.pop(name, None)
+        return self.report
 
     def save(self, engine: sa.Engine, *, now: datetime | None = None) -> None:
         """Remember the field types for the next run (after the batches are committed)."""

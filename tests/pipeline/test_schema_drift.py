@@ -89,11 +89,34 @@ def test_discard_row_works_on_columnar_batches() -> None:
     assert len(kept.rejected) == 1
 
 
-def test_removed_fields_come_from_discovery() -> None:
+def test_a_field_gone_from_discovery_and_records_is_removed() -> None:
     drift = watch(DriftPolicy.EVOLVE, discovered=("id", "name", "balance"))
-    assert drift.report.lines() == ["field 'vip' removed"]
+    drift.check(batch({"id": 1, "name": "Ann", "balance": 3}))
+    assert drift.finish().lines() == ["field 'vip' removed"]
+    assert "vip" not in drift.fields
+    frozen = watch(DriftPolicy.FREEZE, discovered=("id", "name", "balance"))
     with pytest.raises(SourceContractError, match="field 'vip' removed"):
-        watch(DriftPolicy.FREEZE, discovered=("id", "name", "balance"))
+        frozen.check(batch({"id": 1, "name": "Ann"}))
+
+
+def test_a_field_records_still_carry_is_not_removed_though_discovery_omits_it() -> None:
+    drift = watch(DriftPolicy.FREEZE, discovered=("id", "name", "balance"))
+    drift.check(batch({"id": 1, "vip": True}))
+    assert not drift.finish()
+
+
+def test_a_read_without_records_reports_no_removal() -> None:
+    drift = watch(DriftPolicy.EVOLVE, discovered=("id",))
+    assert not drift.finish()
+
+
+def test_fields_only_crmhub_writes_are_ignored() -> None:
+    drift = DriftWatch(
+        {"id": "integer"}, DriftPolicy.FREEZE, source="crm", stream="c", ignore=("crmhub_id",)
+    )
+    drift.check(batch({"id": 1, "crmhub_id": "G1"}))
+    assert not drift.finish()
+    assert "crmhub_id" not in drift.fields
 
 
 def test_first_read_sets_the_baseline_without_reporting() -> None:
@@ -161,3 +184,17 @@ def test_a_new_column_in_a_csv_source(tmp_path: Path, policy: str) -> None:
     else:
         assert (second.inserted, second.updated, second.quarantined) == (1, 1, 1)
         assert "1 records discarded for schema drift" in second.schema_changes
+
+
+def test_a_removed_column_is_reported_and_the_golden_id_column_is_not_new(
+    tmp_path: Path,
+) -> None:
+    config = str(write_hub(tmp_path, "evolve"))
+    write_csv(tmp_path, "id,first,email,fax", "1,Ann,ann@example.com,555", "2,Bo,,")
+    extract_source(config, "crm", start_run(config))
+    write_csv(tmp_path, "id,first,email,crmhub_id", "1,Ann,ann@example.com,G1", "2,Bo,,G2")
+    second = extract_source(config, "crm", start_run(config))
+    assert second.schema_changes == ["field 'fax' removed"]
+    write_csv(tmp_path, "id,first,email,crmhub_id", "1,Ann,ann@example.com,G1", "3,Cy,,")
+    third = extract_source(config, "crm", start_run(config))
+    assert third.schema_changes == []  # 'fax' was forgotten once it was reported removed
