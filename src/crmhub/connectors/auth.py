@@ -94,9 +94,17 @@ class TokenAuth(AuthBase):
     fetch serve every thread of the process that shares the object.
     """
 
-    def __init__(self, *, source: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        source: str | None = None,
+        timeout: float = 30.0,
+        client_auth: Literal["basic", "body"] = "basic",
+    ) -> None:
         self.source = source
         self.timeout = timeout
+        self.client_auth = client_auth
+        """How the client id and secret reach the token endpoint (RFC 6749 §2.3.1)."""
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
@@ -142,10 +150,14 @@ class TokenAuth(AuthBase):
         """
         from crmhub.connectors.http import HttpClient, HttpStatusError
 
+        client_auth: AuthBase | None = BasicAuth(*client)
+        if self.client_auth == "body":
+            data = {**data, "client_id": client[0], "client_secret": client[1]}
+            client_auth = None
         with HttpClient(
             url,
             api=f"oauth2:{_host(url)}",
-            auth=BasicAuth(*client),
+            auth=client_auth,
             timeout=self.timeout,
             source=self.source,
             vendor_code=_oauth_error,
@@ -179,8 +191,9 @@ class OAuth2ClientCredentials(TokenAuth):
         scopes: list[str],
         *,
         source: str | None = None,
+        client_auth: Literal["basic", "body"] = "basic",
     ) -> None:
-        super().__init__(source=source)
+        super().__init__(source=source, client_auth=client_auth)
         self.token_url, self.client_id, self._secret, self.scopes = (
             token_url,
             client_id,
@@ -213,8 +226,9 @@ class OAuth2RefreshToken(TokenAuth):
         *,
         refresh_token_file: Path | None = None,
         source: str | None = None,
+        client_auth: Literal["basic", "body"] = "basic",
     ) -> None:
-        super().__init__(source=source)
+        super().__init__(source=source, client_auth=client_auth)
         self.token_url, self.client_id = token_url, client_id
         self._secret, self._refresh_token = client_secret, refresh_token
         self._file = refresh_token_file
@@ -296,6 +310,10 @@ class OAuth2ClientCredentialsConfig(_AuthModel):
     client_id: str
     client_secret: SecretRef
     scopes: list[str] = Field(default_factory=list)
+    client_auth: Literal["basic", "body"] = Field(
+        default="basic",
+        description="Send the client id and secret in a Basic header, or in the form body.",
+    )
 
     def build(self, *, source: str | None = None) -> AuthBase:
         return OAuth2ClientCredentials(
@@ -304,6 +322,7 @@ class OAuth2ClientCredentialsConfig(_AuthModel):
             _resolve(self.client_secret, source),
             self.scopes,
             source=source,
+            client_auth=self.client_auth,
         )
 
 
@@ -319,6 +338,10 @@ class OAuth2RefreshTokenConfig(_AuthModel):
     client_id: str
     client_secret: SecretRef
     refresh_token: SecretRef
+    client_auth: Literal["basic", "body"] = Field(
+        default="basic",
+        description="Send the client id and secret in a Basic header, or in the form body.",
+    )
 
     def build(self, *, source: str | None = None) -> AuthBase:
         return OAuth2RefreshToken(
@@ -328,6 +351,7 @@ class OAuth2RefreshTokenConfig(_AuthModel):
             _resolve(self.refresh_token, source),
             refresh_token_file=self.refresh_token.file,
             source=source,
+            client_auth=self.client_auth,
         )
 
 

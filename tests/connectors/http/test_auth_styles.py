@@ -36,9 +36,11 @@ class TokenServer(FakeServer):
 
         @self.route("POST", "/token")
         def token(request: Request, _: dict[str, str]) -> Response:
-            if request.header("authorization") != BasicAuth("app", CLIENT_SECRET)._header:
-                return Response(401, {"error": "invalid_client"})
             body = request.body
+            in_header = request.header("authorization") == BasicAuth("app", CLIENT_SECRET)._header
+            in_body = (body.get("client_id"), body.get("client_secret")) == ("app", CLIENT_SECRET)
+            if not (in_header or in_body):
+                return Response(401, {"error": "invalid_client"})
             if body["grant_type"] == "refresh_token":
                 if body["refresh_token"] != self.refresh_token:
                     return Response(400, {"error": "invalid_grant", "error_description": body})
@@ -196,3 +198,23 @@ def test_secret_reference_repr_shows_no_value(monkeypatch: pytest.MonkeyPatch) -
     )
     assert CLIENT_SECRET not in repr(config)
     assert config.build().secrets() == [CLIENT_SECRET]
+
+
+def test_client_credentials_can_go_in_the_form_body(server: TokenServer) -> None:
+    auth = TypeAdapter(AuthConfig).validate_python(
+        {
+            "type": "oauth2_refresh_token",
+            "token_url": f"{server.url}/token",
+            "client_id": "app",
+            "client_secret": {"env": "TEST_CLIENT_SECRET"},
+            "refresh_token": {"env": "TEST_REFRESH"},
+            "client_auth": "body",
+        }
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEST_REFRESH", REFRESH)
+        with HttpClient(server.url, api="t-body", auth=auth.build()) as http:
+            assert http.get_json("/me") == {"ok": True}
+    token_request = next(r for r in server.requests if r.path == "/token")
+    assert token_request.header("authorization") is None
+    assert token_request.body["client_secret"] == CLIENT_SECRET
