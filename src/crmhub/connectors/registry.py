@@ -90,7 +90,7 @@ def installed_kinds(eps: Iterable[EntryPoint] | None = None) -> list[InstalledKi
         RegistryError: a plug-in cannot be imported or breaks the contract.
     """
     eps = list(entry_points(group=GROUP) if eps is None else eps)
-    origins = {ep.name: _distribution(ep) for ep in eps}
+    origins = {ep.name: _distribution(ep).removeprefix("distribution ") for ep in eps}
     return [
         InstalledKind(name, cls.capabilities, ep_value, origins[name])
         for name, cls, ep_value in sorted(
