@@ -26,14 +26,22 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Container, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import (
+    parse_qsl,
+    quote,
+    quote_plus,
+    urlencode,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
 import requests
 
@@ -268,7 +276,7 @@ class HttpClient:
         self.source = source
         self._vendor_code = vendor_code
         self._sleep = sleep
-        self._session = requests.Session()
+        self._session = _CredentialSafeSession()
         self._session.headers.update({"Accept": "application/json", **(headers or {})})
         self._session.headers["User-Agent"] = "crmhub"
         self.calls = 0
@@ -299,7 +307,8 @@ class HttpClient:
             ok: statuses returned to the caller instead of raised.
 
         Raises:
-            HttpAuthError: 401/403 and the credentials could not be refreshed.
+            HttpAuthError: 401 and the credentials could not be refreshed, or 403 (the
+                credentials lack access; no refresh can help).
             RetriesExhaustedError: a retryable fault outlived every attempt.
             HttpStatusError: any other status outside `ok`.
             SourceUnavailableError: the host cannot be reached at all and retrying is not allowed.
@@ -315,16 +324,23 @@ class HttpClient:
             if idempotent is not None
             else (method in IDEMPOTENT_METHODS or idempotency_key is not None)
         )
-        attempts = self.retry.attempts if retry_safe else 1
         refreshed = False
         attempt = 0
         while True:
             attempt += 1
+            attempts = self.retry.attempts if retry_safe else 1
             response = self._send(method, url, shown, params, json, data, extra, attempt, attempts)
             if response is not None and response.status_code in ok:
                 return response
+            if response is not None and _not_processed(response):
+                attempts = self.retry.attempts  # the server did nothing: a repeat is safe
             if response is not None and response.status_code in (401, 403):
-                if not refreshed and self.auth is not None and self.auth.refresh():
+                if (
+                    response.status_code == 401
+                    and not refreshed
+                    and self.auth is not None
+                    and self.auth.refresh()
+                ):
                     refreshed = True
                     attempt -= 1  # a refreshed token is a new start, not a spent retry
                     continue
@@ -340,10 +356,18 @@ class HttpClient:
                 assert response is not None
                 raise self._status_error(method, shown, response)
             if attempt >= attempts:
-                raise self._exhausted(method, shown, response, attempts, retry_safe)
+                repeated = retry_safe or (response is not None and _not_processed(response))
+                raise self._exhausted(method, shown, response, attempts, repeated)
             delay = self.retry.delay(attempt, response)
             if delay > self.retry.max_retry_after:
-                raise self._exhausted(method, shown, response, attempt, retry_safe)
+                status = "" if response is None else _status_text(response.status_code)
+                code = "" if response is None else self._code_suffix(response)
+                raise RetriesExhaustedError(
+                    f"{method} {shown} -> {status}{code}"
+                    f": the API asks to wait {delay:.0f} s, more than max_retry_after "
+                    f"({self.retry.max_retry_after:.0f} s); try again later",
+                    source=self.source,
+                )
             log.debug(
                 "%s %s: %s, retry %d of %d in %.1f s",
                 method,
@@ -387,10 +411,8 @@ class HttpClient:
         return self.redact(text)
 
     def redact(self, text: str) -> str:
-        """`text` with every secret of this client's auth replaced by ***."""
-        for secret in self._secrets():
-            text = text.replace(secret, "***")
-        return text
+        """`text` with every secret of this client's auth replaced by ***, also URL-encoded."""
+        return _mask(text, self._secrets())
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -424,7 +446,9 @@ class HttpClient:
         call_headers = dict(headers)
         call_params = dict(params or {})
         if self.auth is not None:
+            before = set(call_headers)
             self.auth.apply(call_headers, call_params)
+            self._session.credential_headers = set(call_headers) - before
             _mask_in_urllib3_log(self.auth.secrets())
         if self.budget is not None:
             self.budget.acquire()
@@ -439,7 +463,11 @@ class HttpClient:
                 headers=call_headers,
                 timeout=self.timeout,
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
             reason = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
             if attempt >= attempts and attempts == 1:
                 raise SourceUnavailableError(
@@ -509,6 +537,17 @@ def with_query(url: str, params: Mapping[str, Any]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _not_processed(response: requests.Response) -> bool:
+    """Whether the server says it did not act on the request, so any method may be repeated.
+
+    A 429 is refused before processing (RFC 6585); a 503 that names a Retry-After is the
+    server asking to come back later. Other 5xx may have half-applied a POST.
+    """
+    return response.status_code == 429 or (
+        response.status_code == 503 and "Retry-After" in response.headers
+    )
+
+
 def _status_text(status: int) -> str:
     try:
         return f"{status} {HTTPStatus(status).phrase}"
@@ -525,11 +564,36 @@ class _SecretMask(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
+            record.msg, record.args = _mask(record.getMessage(), self.secrets), None
         return True
+
+
+def _mask(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each secret replaced by ***, as written and as a URL would carry it."""
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(form, "***")
+    return text
+
+
+class _CredentialSafeSession(requests.Session):
+    """A session that drops every credential header on a redirect to another origin.
+
+    requests drops only `Authorization` there; an API key in `X-API-Key` would otherwise reach
+    whatever host a redirect names.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.credential_headers: set[str] = set()
+
+    def rebuild_auth(self, prepared_request: Any, response: requests.Response) -> None:
+        super().rebuild_auth(prepared_request, response)
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            for name in self.credential_headers:
+                prepared_request.headers.pop(name, None)
 
 
 _MASK = _SecretMask()

@@ -247,3 +247,94 @@ def test_rate_budget_per_minute_tightens_an_existing_budget() -> None:
     for _ in range(7):
         budget.acquire()
     assert time.monotonic() - start >= 0.3  # 5 at once, then 2 at 5 per second
+
+
+def test_a_redirect_to_another_host_gets_no_credential_header(fake: FakeServer) -> None:
+    other = FakeServer()
+
+    @other.route("GET", "/landing")
+    def landing(request: Request, _: dict[str, str]) -> Response:
+        return Response(200, {"saw_key": request.header("x-api-key")})
+
+    with other.running() as other_url:
+        other_origin = other_url.replace("127.0.0.1", "localhost")
+
+        @fake.route("GET", "/moved")
+        def moved(request: Request, _: dict[str, str]) -> Response:
+            return Response(302, None, {"Location": f"{other_origin}/landing"})
+
+        @fake.route("GET", "/here")
+        def here(request: Request, _: dict[str, str]) -> Response:
+            return Response(302, None, {"Location": "/items"})
+
+        with client(fake, auth=ApiKeyAuth("X-API-Key", SECRET, "header")) as http:
+            assert http.get_json("/moved") == {"saw_key": None}
+            assert http.get_json("/here")["items"] == [1, 2]  # same origin: key kept
+    assert fake.requests[-1].header("x-api-key") == SECRET
+
+
+def test_url_encoded_secrets_are_masked_in_logs_and_messages(
+    fake: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = "abc+def/ghi=="
+    with client(fake, auth=ApiKeyAuth("key", key, "query")) as http:
+        assert http.get_json("/items")["key"] == key
+        assert http.redact("/x?key=abc%2Bdef%2Fghi%3D%3D") == "/x?key=***"
+    assert "abc%2Bdef%2Fghi%3D%3D" not in caplog.text and key not in caplog.text
+
+
+def test_a_connection_dropped_mid_body_is_retried() -> None:
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    served: list[int] = []
+
+    def serve() -> None:
+        for attempt in range(2):
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            if attempt == 0:
+                conn.sendall(head + b'40\r\n{"ok": tr')  # the chunk is cut short
+            else:
+                conn.sendall(head + b'9\r\n{"ok": 1}\r\n0\r\n\r\n')
+            served.append(attempt)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    http = HttpClient(f"http://127.0.0.1:{port}", api="chunked", retry=FAST, timeout=(2, 2))
+    assert http.get_json("/x") == {"ok": 1}
+    assert served == [0, 1]
+    listener.close()
+
+
+def test_a_retry_after_beyond_the_limit_fails_at_once_saying_why(fake: FakeServer) -> None:
+    fake.inject(Fault(429, times=1, retry_after="3600"))
+    http = client(fake, retry=RetryPolicy(max_retry_after=60))
+    with pytest.raises(RetriesExhaustedError, match="asks to wait 3600 s, more than max_retry"):
+        http.get_json("/items")
+    assert len(fake.requests) == 1
+
+
+def test_a_429_is_retried_even_for_a_post_without_key(fake: FakeServer) -> None:
+    fake.inject(Fault(429, times=1))
+    fake.inject(Fault(503, times=1, retry_after="0"))
+    with client(fake) as http:
+        assert http.request("POST", "/items", json={"name": "a"}).status_code == 201
+    assert len(fake.requests) == 3
+    assert fake.created == [{"name": "a"}]  # type: ignore[attr-defined]
+
+
+def test_403_is_not_refreshed(fake: FakeServer) -> None:
+    auth = CountingRefresh()
+    fake.inject(Fault(403, times=1))
+    with pytest.raises(HttpAuthError) as caught:
+        client(fake, auth=auth).get_json("/items")
+    assert caught.value.status == 403
+    assert auth.refreshed == 0

@@ -28,6 +28,7 @@ from typing import Any
 from crmhub.connectors.base import Batch, RejectedRecord, StreamState
 from crmhub.connectors.credit import BureauMapping, MappingError, iso_utc
 from crmhub.connectors.creditsafe.api import CreditsafeApi, Event
+from crmhub.connectors.http import HttpAuthError
 from crmhub.errors import SourceContractError
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,15 @@ class ReportFetcher:
         rejected: list[RejectedRecord] = []
         for company_id in company_ids:
             position = f"company {company_id}"
-            report = self.api.report(company_id)
+            try:
+                report = self.api.report(company_id)
+            except HttpAuthError as exc:
+                if exc.status != 403:
+                    raise
+                # the login works (the listing did); this one report is outside the contract
+                reason = "Creditsafe refused this report (403): not in the subscription?"
+                rejected.append(RejectedRecord(position, reason, ""))
+                continue
             if report is None:
                 rejected.append(RejectedRecord(position, "Creditsafe has no report (404)", ""))
                 continue
