@@ -245,3 +245,52 @@ def test_retry_overrides_reach_the_client(fake: RestApiFake, make_connector: Mak
     fake.inject(Fault(503, times=2))
     with pytest.raises(RetriesExhaustedError, match="after 2 attempts"):
         read_all(connector)
+
+
+CAPPED = {
+    # the API ignores the size parameter sent and serves pages of 2, with a total in the body
+    "page_number_total": {
+        "type": "page_number",
+        "page_size": 5,
+        "page_size_param": "limit",
+        "total_pages_path": "meta.total_pages",
+    },
+    "offset_total": {
+        "type": "offset",
+        "limit": 5,
+        "limit_param": "max",
+        "total_path": "meta.total",
+    },
+}
+
+
+@pytest.mark.parametrize("style", list(CAPPED))
+def test_a_short_page_goes_on_when_the_total_says_more_follow(
+    fake: RestApiFake, make_connector: MakeConnector, caplog: pytest.LogCaptureFixture, style: str
+) -> None:
+    fake.paging = style.removesuffix("_total")
+    fake.default_page_size = 2
+    ids = seed(fake, 7)
+    conn = make_connector(streams=[stream_block(pagination=CAPPED[style])])
+    assert [r["id"] for b in read_all(conn) for r in b.records] == ids
+    assert len(fake.list_requests()) == 4  # stops by the total, no empty page asked for
+    warnings = [r for r in caplog.records if "fewer than the 5 asked for" in r.getMessage()]
+    assert len(warnings) == 1  # once per read, not once per page
+
+
+@pytest.mark.parametrize(
+    "pagination",
+    [
+        {"type": "page_number", "page_size": 5, "page_size_param": "limit"},
+        {"type": "offset", "limit": 5, "limit_param": "max"},
+    ],
+    ids=["page_number", "offset"],
+)
+def test_without_a_total_a_short_page_is_the_last(
+    fake: RestApiFake, make_connector: MakeConnector, pagination: dict[str, Any]
+) -> None:
+    fake.paging = pagination["type"]
+    fake.default_page_size = 2
+    ids = seed(fake, 7)
+    conn = make_connector(streams=[stream_block(pagination=pagination)])
+    assert [r["id"] for b in read_all(conn) for r in b.records] == ids[:2]

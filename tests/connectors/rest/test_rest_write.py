@@ -176,3 +176,46 @@ def test_templates_keep_types_nest_dotted_keys_and_skip_absent_fields() -> None:
         "source": "crmhub",
     }
     assert render_path("/customers/{external_id}", {"external_id": "c/1"}) == "/customers/c%2F1"
+
+
+CURRENT = {"current": "/customers/{external_id}", "current_selector": "data"}
+
+
+def test_a_renamed_template_field_is_unchanged_on_the_second_write(
+    fake: RestApiFake, make_connector: MakeConnector
+) -> None:
+    conn = writer(
+        make_connector,
+        {"path": "/customers/{external_id}", **CURRENT} | {"body": {"email": "{mail}"}},
+    )
+    rows = [upsert("c1", mail="new1@example.com")]
+    assert statuses(conn.write("customers", rows)) == ["applied"]
+    assert fake.records["c1"]["email"] == "new1@example.com"
+    assert statuses(conn.write("customers", rows)) == ["unchanged"]
+    assert len(fake.writes) == 1
+
+
+def test_a_template_writing_another_field_is_compared_by_that_field(
+    fake: RestApiFake, make_connector: MakeConnector
+) -> None:
+    # the row's `email` equals the record's email, but the body writes it to backup_email
+    conn = writer(
+        make_connector,
+        {"path": "/customers/{external_id}", **CURRENT} | {"body": {"backup_email": "{email}"}},
+    )
+    rows = [upsert("c1", email="a1@example.com")]
+    assert statuses(conn.write("customers", rows)) == ["applied"]
+    assert fake.records["c1"]["backup_email"] == "a1@example.com"
+    assert statuses(conn.write("customers", rows)) == ["unchanged"]
+
+
+def test_a_current_template_naming_a_field_the_row_lacks_rejects_only_that_row(
+    fake: RestApiFake, make_connector: MakeConnector
+) -> None:
+    write = {"path": "/customers/{external_id}", "current": "/customers/{lookup}"}
+    conn = writer(make_connector, write | {"current_selector": "data"})
+    rows = [upsert("c1", email="x1@example.com"), upsert("c2", email="x2@example.com", lookup="c2")]
+    report = conn.write("customers", rows)
+    assert statuses(report) == ["rejected", "applied"]
+    assert "lookup" in report.rows[0].reason
+    assert fake.records["c2"]["email"] == "x2@example.com"

@@ -2,22 +2,28 @@
 
 Each style is a config model (chosen by `type`) and a small runtime object. The runtime gets the
 request it sent, the response and the page's records, and returns the next request or None.
-Stop rules are explicit and conservative: a short or empty page ends number/offset paging, a
-missing cursor or link ends token paging, and a next request equal to the previous one is a
-contract error (an API that repeats a page would otherwise be read forever).
+Stop rules are explicit and conservative: an empty page ends number/offset paging; a total in
+the body (`total_pages_path`, `total_path`) decides when it is given, else a short page is the
+last (an API that caps the page size below the size asked for would otherwise be cut short
+after one page); a missing cursor or link ends token paging; and a next request equal to the
+previous one is a contract error (an API that repeats a page would otherwise be read forever).
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from crmhub.connectors.rest.selector import select_path
+
+log = logging.getLogger(__name__)
 
 Params = dict[str, Any]
 
@@ -43,7 +49,7 @@ class NoPagination(_Model):
 
 
 class PageNumberPagination(_Model):
-    """`?page=1&per_page=100`, stopping at a short or empty page or at the total page count."""
+    """`?page=1&per_page=100`, stopping at the total page count, else a short or empty page."""
 
     type: Literal["page_number"]
     param: str = "page"
@@ -56,7 +62,7 @@ class PageNumberPagination(_Model):
 
 
 class OffsetPagination(_Model):
-    """`?offset=0&limit=100`, stopping at a short or empty page or at the total record count."""
+    """`?offset=0&limit=100`, stopping at the total record count, else a short or empty page."""
 
     type: Literal["offset"]
     offset_param: str = "offset"
@@ -136,6 +142,7 @@ class _Single(Paginator):
 @dataclass
 class _PageNumber(Paginator):
     config: PageNumberPagination
+    warned: bool = False
 
     def first_params(self) -> Params:
         cfg, params = self.config, {self.config.param: self.config.start}
@@ -148,18 +155,21 @@ class _PageNumber(Paginator):
     ) -> PageRequest | None:
         cfg = self.config
         page = int(sent.params[cfg.param])
-        if not records or (cfg.page_size and len(records) < cfg.page_size):
+        total = _int_at(body, cfg.total_pages_path) if cfg.total_pages_path else None
+        if not records or (total is not None and page - cfg.start + 1 >= total):
             return None
-        if cfg.total_pages_path:
-            total = _int_at(body, cfg.total_pages_path)
-            if total is not None and page - cfg.start + 1 >= total:
-                return None
+        short = bool(cfg.page_size and len(records) < cfg.page_size)
+        if short and total is None:
+            return None
+        if short and not self.warned:
+            self.warned = _warn_short(sent, len(records), cfg.page_size, f"{total} pages")
         return _step(sent, {cfg.param: page + 1})
 
 
 @dataclass
 class _Offset(Paginator):
     config: OffsetPagination
+    warned: bool = False
 
     def first_params(self) -> Params:
         cfg = self.config
@@ -170,12 +180,14 @@ class _Offset(Paginator):
     ) -> PageRequest | None:
         cfg = self.config
         offset = int(sent.params[cfg.offset_param]) + len(records)
-        if len(records) < cfg.limit:
+        total = _int_at(body, cfg.total_path) if cfg.total_path else None
+        if not records or (total is not None and offset >= total):
             return None
-        if cfg.total_path:
-            total = _int_at(body, cfg.total_path)
-            if total is not None and offset >= total:
-                return None
+        short = len(records) < cfg.limit
+        if short and total is None:
+            return None
+        if short and not self.warned:
+            self.warned = _warn_short(sent, len(records), cfg.limit, f"{total} records")
         return _step(sent, {cfg.offset_param: offset})
 
 
@@ -248,6 +260,21 @@ def page_size_of(config: PaginationConfig) -> int | None:
     if isinstance(config, OffsetPagination):
         return config.limit
     return getattr(config, "page_size", None)
+
+
+def _warn_short(sent: PageRequest, got: int, asked: int | None, total: str) -> bool:
+    """Log (once per read) a page shorter than asked for that the body's total says is not
+    the last: the API probably caps its page size, and paging goes on by the total."""
+    log.warning(
+        "GET %s page %d has %d records, fewer than the %s asked for, but the body's total "
+        "(%s) says more follow; paging on by the total (the API may cap the page size)",
+        urlsplit(sent.path).path,
+        sent.number,
+        got,
+        asked,
+        total,
+    )
+    return True
 
 
 def _step(sent: PageRequest, changes: Params) -> PageRequest:

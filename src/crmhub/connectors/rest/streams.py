@@ -68,9 +68,9 @@ class StreamReader:
             body, response = self.fetch(request, headers)
             raw = self._select(body, request)
             following = paginator.next(request, response, body, raw)
-            new, older = self._convert(raw, request.number, tracker, pending)
+            new, behind = self._convert(raw, request.number, tracker, pending)
             log.debug("stream %r page %d: %d records", stream.name, request.number, len(raw))
-            if following is not None and restart is not None and restart.after_page(new, older):
+            if following is not None and restart is not None and restart.after_page(new, behind):
                 following, headers = self._restarted(paginator, restart.tracker, request)
             else:  # a restart asks from a later value, so only plain paging can stall
                 self._check_progress(request, following)
@@ -151,8 +151,8 @@ class StreamReader:
     def _convert(
         self, raw: list[Any], page: int, tracker: CursorTracker | None, into: Page
     ) -> tuple[int, int]:
-        """Add the page's records to `into`; returns (records added, dropped as older)."""
-        added, older = len(into.records), tracker.older if tracker is not None else 0
+        """Add the page's records to `into`; returns (records added, older than asked for)."""
+        added, behind = len(into.records), tracker.behind if tracker is not None else 0
         for item_no, item in enumerate(raw, start=1):
             position = f"page {page} item {item_no}"
             outcome = self._record(item, position, tracker)
@@ -161,7 +161,7 @@ class StreamReader:
             elif outcome is not None:
                 into.records.append(outcome)
                 into.positions.append(position)
-        return len(into.records) - added, (tracker.older if tracker is not None else 0) - older
+        return len(into.records) - added, (tracker.behind if tracker is not None else 0) - behind
 
     def _record(
         self, item: Any, position: str, tracker: CursorTracker | None
@@ -198,14 +198,16 @@ class _Restart:
     later position shifts by one, so plain offset paging would skip the record after it; that
     record is older than the new bookmark and later reads would not see it either. Asking again
     from the bookmark after each page that moved it cannot skip anything; pages that leave the
-    bookmark where it was (many records on one value) follow the paginator as usual. If the
-    API turns out to ignore the filter (a re-asked page holds older records and nothing new),
-    plain paging is used for the rest of the read.
+    bookmark where it was (many records on one value) follow the paginator as usual. The
+    bookmark and the value asked from are compared as sent, both without the lookback, so a
+    lookback or a value sent in whole seconds does not restart after every page. If the API
+    turns out to ignore the filter (a re-asked page holds records older than the value sent
+    and nothing new), plain paging is used for the rest of the read.
     """
 
     tracker: CursorTracker
     sent: str | None
-    """The cursor value the current query was asked from."""
+    """The value the current query was asked from, as sent but without the lookback."""
     just_restarted: bool = False
     disabled: bool = False
 
@@ -215,15 +217,16 @@ class _Restart:
         positional = isinstance(stream.pagination, PageNumberPagination | OffsetPagination)
         if tracker is None or not tracker.config.sorted or not positional:
             return None
-        return cls(tracker, tracker.request_value())
+        return cls(tracker, tracker.asked_value())
 
-    def after_page(self, new: int, older: int) -> bool:
+    def after_page(self, new: int, behind: int) -> bool:
         """Whether to ask again from the bookmark instead of following the paginator.
 
-        `new` and `older` count the page's records delivered and dropped as older than the
-        value asked from.
+        `new` and `behind` count the page's records delivered and returned although older
+        than the value sent (records inside the lookback window or at the sent value's
+        precision are not evidence of an ignored filter).
         """
-        if self.just_restarted and older and not new:
+        if self.just_restarted and behind and not new:
             log.warning(
                 "stream %r: the API ignores the incremental filter on re-asked pages; "
                 "paging by position for the rest of this read",

@@ -1,8 +1,9 @@
 """Write-back through a REST API: one request per row, or batches, with a per-row report.
 
 Rows are rendered from the stream's `write` templates. With a `current` GET template, each
-row's record is read first and rows whose values the API already holds are reported
-`unchanged` without a write, so a repeated write-back costs reads only. Every write carries the
+row's record is read first and rows whose rendered body (what would be sent, by the names it
+is sent under) the API already holds are reported `unchanged` without a write, so a repeated
+write-back costs reads only. Every write carries the
 row's idempotency key (in `Idempotency-Key` by default), which also lets the HTTP client retry a
 PATCH or POST safely. A 4xx for one row rejects that row with its status and vendor code; the
 other rows go on. Auth failures and exhausted retries stop the write: they concern every row.
@@ -40,6 +41,8 @@ class _Planned:
     row: Upsert
     path: str
     body: Any
+    sent: Mapping[str, Any]
+    """The row's rendered body flattened to record field names, as the API would hold it."""
 
 
 def row_context(row: Upsert) -> dict[str, Any]:
@@ -157,17 +160,22 @@ class RowWriter:
             except RenderError as exc:
                 results[index] = _result(row, RowStatus.REJECTED, str(exc))
                 continue
+            sent = flatten(body)
             if self.config.batch_size > 1 and self.config.body == "fields":
                 body = {self.config.id_field: row.external_id, **body}
-            yield _Planned(index, row, path, body)
+            yield _Planned(index, row, path, body, sent)
 
     def _is_current(self, plan: _Planned, results: dict[int, RowResult]) -> bool:
-        """Read the record first (when configured); True when the row needs no write."""
+        """Read the record first (when configured); True when the row needs no write (it is
+        unchanged, or rejected because its record cannot be read)."""
         if self.config.current is None or plan.row.external_id is None:
             return False
-        path = render_path(self.config.current, row_context(plan.row))
         try:
+            path = render_path(self.config.current, row_context(plan.row))
             body = self.http.get_json(path)
+        except RenderError as exc:
+            results[plan.index] = _result(plan.row, RowStatus.REJECTED, str(exc))
+            return True
         except HttpStatusError as exc:
             results[plan.index] = _result(plan.row, RowStatus.REJECTED, _reason(exc))
             return True
@@ -176,7 +184,7 @@ class RowWriter:
         except ValueError:
             records = []
         held = flatten(records[0]) if records and isinstance(records[0], Mapping) else {}
-        if held and all(same_value(held.get(k), v) for k, v in plan.row.fields.items()):
+        if held and all(same_value(held.get(k), v) for k, v in plan.sent.items()):
             results[plan.index] = _result(plan.row, RowStatus.UNCHANGED)
             return True
         return False
