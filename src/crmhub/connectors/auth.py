@@ -10,12 +10,15 @@ reference, because the old one stops working as soon as the new one is issued.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,7 +31,8 @@ from crmhub.errors import AuthError
 log = logging.getLogger(__name__)
 
 EXPIRY_MARGIN_SECONDS = 60.0
-"""Renew a token this long before it expires, so no request goes out with a dying one."""
+"""Renew a token this long before it expires (at most half its lifetime), so no request goes
+out with a dying one and a short-lived token is not renewed before every call."""
 
 
 class AuthBase(ABC):
@@ -107,6 +111,7 @@ class TokenAuth(AuthBase):
         """How the client id and secret reach the token endpoint (RFC 6749 §2.3.1)."""
         self._token: str | None = None
         self._expires_at = 0.0
+        self._lifetime = 3600.0
         self._lock = threading.Lock()
         self._spent: list[str] = []
 
@@ -120,7 +125,8 @@ class TokenAuth(AuthBase):
     def token(self) -> str:
         """The current access token, fetched or renewed when missing or about to expire."""
         with self._lock:
-            if self._token is None or time.monotonic() >= self._expires_at - EXPIRY_MARGIN_SECONDS:
+            margin = min(EXPIRY_MARGIN_SECONDS, self._lifetime / 2)
+            if self._token is None or time.monotonic() >= self._expires_at - margin:
                 self._renew()
             assert self._token is not None
             return self._token
@@ -138,7 +144,8 @@ class TokenAuth(AuthBase):
             self._spent.append(self._token)
         token, lifetime = self.fetch_token()
         self._token = token
-        self._expires_at = time.monotonic() + (lifetime if lifetime else 3600.0)
+        self._lifetime = 3600.0 if lifetime is None else max(lifetime, 0.0)
+        self._expires_at = time.monotonic() + self._lifetime
 
     def post_token_request(
         self, url: str, data: dict[str, str], client: tuple[str, str], *, idempotent: bool
@@ -235,16 +242,51 @@ class OAuth2RefreshToken(TokenAuth):
         self._old_refresh_tokens: list[str] = []
 
     def fetch_token(self) -> tuple[str, float | None]:
-        data = {"grant_type": "refresh_token", "refresh_token": self._refresh_token}
-        body = self.post_token_request(
-            self.token_url, data, (self.client_id, self._secret), idempotent=False
-        )
-        rotated = body.get("refresh_token")
-        if rotated and rotated != self._refresh_token:
-            self._old_refresh_tokens.append(self._refresh_token)
-            self._refresh_token = str(rotated)
-            self._save_rotated()
+        """Grant a new access token; with a token file, one process at a time does it.
+
+        Several sources (two streams of one Xero organisation, two flow runs) may share one
+        refresh-token file. A vendor that rotates refresh tokens spends the old one at each
+        grant, so a grant holds an exclusive lock on the file and starts from the token saved
+        there, which another source may have rotated since this one read it.
+        """
+        with self._exclusive():
+            self._adopt_saved()
+            data = {"grant_type": "refresh_token", "refresh_token": self._refresh_token}
+            body = self.post_token_request(
+                self.token_url, data, (self.client_id, self._secret), idempotent=False
+            )
+            rotated = body.get("refresh_token")
+            if rotated and rotated != self._refresh_token:
+                self._old_refresh_tokens.append(self._refresh_token)
+                self._refresh_token = str(rotated)
+                self._save_rotated()
         return str(body["access_token"]), _lifetime(body)
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        if self._file is None:
+            yield
+            return
+        lock = self._file.with_name(f".{self._file.name}.lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _adopt_saved(self) -> None:
+        """Take the refresh token saved in the file when another source rotated it."""
+        if self._file is None:
+            return
+        try:
+            saved = self._file.read_text(encoding="utf-8").strip()
+        except OSError:
+            return
+        if saved and saved != self._refresh_token:
+            self._old_refresh_tokens.append(self._refresh_token)
+            self._refresh_token = saved
 
     def secrets(self) -> list[str]:
         return [self._secret, self._refresh_token, *self._old_refresh_tokens, *super().secrets()]
@@ -403,7 +445,14 @@ def _write_secret_file(path: Path, value: str) -> None:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(value + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
         Path(tmp).replace(path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a crash, not only the bytes
+        finally:
+            os.close(directory)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

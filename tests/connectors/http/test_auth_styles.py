@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,13 +110,34 @@ def test_expired_access_token_is_renewed_after_a_401(server: TokenServer, tmp_pa
 
 
 def test_token_close_to_expiry_is_renewed_before_use(tmp_path: Path) -> None:
-    server = TokenServer(lifetime=30)  # less than the renewal margin: every use renews
+    server = TokenServer(lifetime=2)  # renewed once less than half its lifetime is left
     with server.running():
         auth = refresh_config(server, tmp_path / "rt").build()
         with HttpClient(server.url, api="t-expiry", auth=auth) as http:
             http.get_json("/me")
             http.get_json("/me")
+            assert len(server.issued) == 1  # a short-lived token still serves several calls
+            time.sleep(1.1)
+            http.get_json("/me")
     assert len(server.issued) == 2
+
+
+def test_two_sources_sharing_a_rotating_refresh_token_file(
+    server: TokenServer, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "refresh"
+    first = refresh_config(server, secret_file).build(source="contacts")
+    second = OAuth2RefreshTokenConfig.model_validate(
+        refresh_config(server, secret_file).model_dump()
+    ).build(source="invoices")  # built before the first one rotates the token
+    secret_file.write_text(REFRESH + "\n")
+    with HttpClient(server.url, api="t-share-1", auth=first) as http:
+        assert http.get_json("/me") == {"ok": True}
+    rotated = secret_file.read_text().strip()
+    assert rotated != REFRESH
+    with HttpClient(server.url, api="t-share-2", auth=second) as http:
+        assert http.get_json("/me") == {"ok": True}  # it started from the saved token
+    assert secret_file.read_text().strip() not in (REFRESH, rotated)
 
 
 def test_client_credentials_grant(server: TokenServer) -> None:
