@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ from crmhub.golden_record.writeback import apply_report, plan_writeback
 from crmhub.matching.engine import match_records
 from crmhub.progress import current_progress
 from crmhub.schema_drift import DriftWatch, load_known_fields
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -159,24 +162,38 @@ def extract_source(config_path: str, name: str, run_id: int) -> SourceSummary:
         )
         watched = drift.watch(connector.read(spec.name, state))
         batches = _counted(watched, summary, f"read {name}")
-        stats = stage_batches(
-            engine,
-            run_id,
-            name,
-            spec.name,
-            batches,
-            key=spec.key,
-            mapping=source.settings.mapping,
-            ignore_fields=_echo_fields(source),
-        )
+        try:
+            stats = stage_batches(
+                engine,
+                run_id,
+                name,
+                spec.name,
+                batches,
+                key=spec.key,
+                mapping=source.settings.mapping,
+                ignore_fields=_echo_fields(source),
+            )
+        except BaseException:
+            _save_field_types(drift, engine)  # of the batches committed before the stop
+            raise
         summary.inserted, summary.updated = stats.inserted, stats.updated
         summary.unchanged, summary.quarantined = stats.unchanged, stats.quarantined
-        summary.schema_changes = drift.finish().lines()
-        drift.save(engine)
+        try:
+            summary.schema_changes = drift.finish().lines()
+        finally:
+            drift.save(engine)
     finally:
         connector.close()
     progress.finish(f"read {name}", f"{summary.inserted} new, {summary.updated} changed")
     return summary
+
+
+def _save_field_types(drift: DriftWatch, engine: sa.Engine) -> None:
+    """Remember the field types seen so far without hiding the error that stopped the read."""
+    try:
+        drift.save(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("could not save the field types of %s: %s", drift.source, exc)
 
 
 def match_and_build(config_path: str, run_id: int) -> dict[str, Any]:

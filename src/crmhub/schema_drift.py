@@ -81,6 +81,13 @@ def _frame_type(dtype: pl.DataType) -> str | None:
     return str(dtype).lower()
 
 
+def _one_type(kinds: frozenset[str]) -> str:
+    """One type for a field first seen with `kinds`: numbers merge, text wins over the rest."""
+    if kinds <= _NUMBER_TYPES:
+        return "number" if "number" in kinds else "integer"
+    return "string" if "string" in kinds else sorted(kinds)[0]
+
+
 def compatible(known: str, seen: str) -> bool:
     """Whether `seen` is the same type as `known`, counting integers as numbers."""
     return known == seen or {known, seen} <= _NUMBER_TYPES
@@ -149,35 +156,33 @@ class DriftWatch:
         """`batch` after the policy: unchanged, trimmed of drifting rows, or an error."""
         seen = {k: v for k, v in self._types(batch.records).items() if k not in self.ignore}
         self._seen.update(seen)
-        if len(batch.records) and self.policy is DriftPolicy.FREEZE:
-            gone = sorted(self._undiscovered - self._seen)
-            if gone:
-                self.report.removed = gone
-                raise self._frozen()
-        drift = {
-            name: kind
-            for name, kind in seen.items()
-            if kind is not None and not self.baseline and not self._known_as(name, kind)
-        }
+        drift = {} if self.baseline else self._drift(seen)
         if not drift:
             self._learn(seen)
             return batch
+        self._note(drift)
         if self.policy is DriftPolicy.FREEZE:
-            self._note(drift)
             raise self._frozen()
         if self.policy is DriftPolicy.DISCARD_ROW:
-            self._note(drift)
             return self._discard(batch, drift)
-        self._note(drift)
         self._learn(seen)
         return batch
 
     def finish(self) -> DriftReport:
-        """The report of the whole read, with the fields that are gone (known once it is over)."""
-        if self._seen:
-            self.report.removed = sorted(self._undiscovered - self._seen)
-            for name in self.report.removed:
-                self.fields.pop(name, None)
+        """The report of the whole read, with the fields that are gone (known once it is over).
+
+        Raises:
+            SourceContractError: fields are gone and the policy is `freeze` (the batches are
+                stored by then; the known fields are kept, so every run says so until the
+                policy accepts the change).
+        """
+        if not self._seen:
+            return self.report
+        self.report.removed = sorted(self._undiscovered - self._seen)
+        if self.report.removed and self.policy is DriftPolicy.FREEZE:
+            raise self._frozen()
+        for name in self.report.removed:
+            self.fields.pop(name, None)
         return self.report
 
     def save(self, engine: sa.Engine, *, now: datetime | None = None) -> None:
@@ -209,13 +214,23 @@ class DriftWatch:
             else:
                 self.report.new[name] = kind
 
-    def _learn(self, seen: Mapping[str, str | None]) -> None:
-        for name, kind in seen.items():
-            if kind is None:
+    def _drift(self, seen: Mapping[str, frozenset[str]]) -> dict[str, str]:
+        """Field -> the first type seen in it that the known type does not admit."""
+        drift: dict[str, str] = {}
+        for name, kinds in seen.items():
+            wrong = sorted(kind for kind in kinds if not self._known_as(name, kind))
+            if wrong:
+                drift[name] = wrong[0]
+        return drift
+
+    def _learn(self, seen: Mapping[str, frozenset[str]]) -> None:
+        for name, kinds in seen.items():
+            known = self.fields.get(name)
+            if not kinds:
                 self.fields.setdefault(name, "null")
-            elif self.fields.get(name) in (None, "null") or not compatible(self.fields[name], kind):
-                self.fields[name] = kind
-            elif {self.fields[name], kind} == _NUMBER_TYPES:
+            elif known in (None, "null") or any(not compatible(known, k) for k in kinds):
+                self.fields[name] = _one_type(kinds)
+            elif known == "integer" and "number" in kinds:
                 self.fields[name] = "number"
 
     def _frozen(self) -> SourceContractError:
@@ -227,24 +242,23 @@ class DriftWatch:
             source=self.source,
         )
 
-    def _types(self, records: Sequence[Record]) -> dict[str, str | None]:
-        """Each field's type in `records`; a field with only empty values maps to None."""
+    def _types(self, records: Sequence[Record]) -> dict[str, frozenset[str]]:
+        """Every type each field shows in `records`; empty for a field with only empty values."""
         if isinstance(records, RecordFrame):
             frame = records.frame
-            return {
-                name: _frame_type(dtype) if frame[name].null_count() < frame.height else None
-                for name, dtype in frame.schema.items()
-            }
-        seen: dict[str, str | None] = {}
+            out: dict[str, frozenset[str]] = {}
+            for name, dtype in frame.schema.items():
+                kind = _frame_type(dtype) if frame[name].null_count() < frame.height else None
+                out[name] = frozenset({kind} if kind else ())
+            return out
+        seen: dict[str, set[str]] = {}
         for record in records:
             for name, value in record.items():
+                kinds = seen.setdefault(name, set())
                 kind = value_type(value)
-                previous = seen.get(name)
-                if kind is not None and (previous is None or {previous, kind} == _NUMBER_TYPES):
-                    seen[name] = "number" if previous and previous != kind else kind
-                elif name not in seen:
-                    seen[name] = None
-        return seen
+                if kind is not None:
+                    kinds.add(kind)
+        return {name: frozenset(kinds) for name, kinds in seen.items()}
 
     def _discard(self, batch: Batch, drift: Mapping[str, str]) -> Batch:
         """The batch without the records that carry a drifting field, those quarantined."""
