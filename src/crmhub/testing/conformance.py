@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import closing
-from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -203,6 +202,15 @@ class ConnectorConformance:
         extra = set(resumed) - set(changed.values()) - allowed
         assert not extra, f"unchanged rows below the last cursor value were re-read: {extra}"
 
+    def test_incremental_read_of_an_unchanged_source_returns_nothing(
+        self, target: ConformanceTarget
+    ) -> None:
+        self.require(target, Capability.INCREMENTAL)
+        target.seed(SEED)
+        _, first = self.full_read(target)
+        resumed = self.resume(target, last_state(first))
+        assert not resumed, f"a read after nothing changed delivered rows again: {resumed}"
+
     def test_incremental_resumes_after_a_crash_between_batches(
         self, target: ConformanceTarget
     ) -> None:
@@ -303,10 +311,11 @@ class ConnectorConformance:
 
     def test_429_is_retried_after_retry_after(self, target: ConformanceTarget) -> None:
         self.require(target, Capability.RETRY)
-        _, times = self.read_through(target, Fault(429, times=2, retry_after="1"))
-        assert len(times) >= 3, f"expected two 429s and a retry, the peer saw {len(times)}"
-        gaps = [later - earlier for earlier, later in pairwise(times[:3])]
-        assert all(g >= 1.0 for g in gaps), f"Retry-After: 1 not honoured, gaps were {gaps}"
+        _, times = self.read_through(target, Fault(429, times=1, retry_after="2"))
+        assert len(times) >= 2, f"expected a 429 and a retry, the peer saw {len(times)}"
+        gap = times[1] - times[0]
+        # longer than any backoff of the first retry, so only honouring the header explains it
+        assert gap >= 2.0, f"Retry-After: 2 not honoured, the retry came after {gap:.2f} s"
 
     def test_503_is_retried(self, target: ConformanceTarget) -> None:
         self.require(target, Capability.RETRY)
