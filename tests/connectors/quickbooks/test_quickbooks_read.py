@@ -226,6 +226,8 @@ def test_every_call_sends_minorversion_and_json_accept(
 ) -> None:
     seed(fake, 1, OLD)
     list(make_connector(minor_version=75).read("customers", None))
-    for request in fake.calls("/query"):
+    calls = fake.calls("/query")
+    assert calls, "the read made no query call"
+    for request in calls:
         assert request.param("minorversion") == "75"
         assert request.header("accept") == "application/json"
