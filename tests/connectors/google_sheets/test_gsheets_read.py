@@ -14,6 +14,7 @@ from tests.connectors.google_sheets.conftest import (
 from tests.fakes.google_sheets import FakeSheets
 
 from crmhub.connectors.base import Batch, StreamState
+from crmhub.connectors.spreadsheet.state import row_digest
 from crmhub.errors import SourceContractError
 
 
@@ -222,7 +223,15 @@ def test_cursor_reads_rows_at_or_after_the_last_value(sheets: FakeSheets, make: 
     stamps = ["2024-05-01T09:00:00Z", "2024-05-01T09:02:00Z", "2024-05-01T09:01:00Z"]
     sheets.add_tab(SID, TAB, stamped(stamps), row_count=6)
     first = list(make(cursor="Updated").read(TAB, None))
-    assert final(first) == {"cursor": "2024-05-01T09:02:00Z", "boundary_keys": ["1002"]}
+    assert final(first) == {
+        "cursor": "2024-05-01T09:02:00Z",
+        "boundary": {
+            "1002": row_digest(
+                ["1002", "First1002", "Last1002", "c1002@example.com", "2024-05-01T09:02:00Z"]
+            )
+        },
+        "top": "2024-05-01T09:02:00Z",
+    }
     tab = sheets.tab(SID, TAB)
     tab.rows[1][4] = "2024-05-01T09:02:00Z"  # changed AT the last value
     tab.rows.append([1004, "New", "Row", "n@example.com", "2024-05-01T09:03:00Z"])
@@ -259,3 +268,99 @@ def test_rows_without_cursor_are_read_by_the_first_read_only(
     assert ids(first) == ["1001", "1002"]
     sheets.tab(SID, TAB).rows[1][1] = "Changed, still without a cursor value"
     assert ids(list(make(cursor="Updated").read(TAB, final(first)))) == []
+
+
+def test_a_row_edited_again_at_the_boundary_value_is_read_again(
+    sheets: FakeSheets, make: Make
+) -> None:
+    """A date-only "Updated": an edit later the same day leaves the cursor cell as it was."""
+    sheets.add_tab(SID, TAB, customers(3), row_count=5)  # every row at 2024-05-01
+    first = list(make(cursor="Updated").read(TAB, None))
+    assert final(first)["boundary"].keys() == {"1001", "1002", "1003"}
+    sheets.tab(SID, TAB).rows[1][3] = "new-address@example.com"
+    again = list(make(cursor="Updated").read(TAB, final(first)))
+    assert [(r["Customer No"], r["Email"]) for r in records(again)] == [
+        ("1001", "new-address@example.com")
+    ]
+    assert ids(list(make(cursor="Updated").read(TAB, final(again)))) == []
+
+
+def test_a_saved_key_list_still_skips_its_keys(sheets: FakeSheets, make: Make) -> None:
+    """States saved before digests hold ``boundary_keys``: those rows are skipped as before.
+
+    The read then learns their digests, so their next edit is read.
+    """
+    sheets.add_tab(SID, TAB, customers(3), row_count=5)  # every row at 2024-05-01
+    legacy = {"cursor": "2024-05-01", "boundary_keys": ["1001", "1002"]}
+    again = list(make(cursor="Updated").read(TAB, legacy))
+    assert ids(again) == ["1003"]
+    assert final(again)["boundary"].keys() == {"1001", "1002", "1003"}
+    sheets.tab(SID, TAB).rows[1][3] = "new-address@example.com"
+    assert ids(list(make(cursor="Updated").read(TAB, final(again)))) == ["1001"]
+
+
+def test_an_edit_above_the_scan_point_during_a_read_is_not_lost(
+    sheets: FakeSheets, make: Make
+) -> None:
+    """Row 2 is edited at 09:05 after its window was read, row 5 at 09:06 before its window.
+
+    The read sees only 09:06; saving that as the cursor would hide 09:05 for good. The read
+    keeps the cursor it could vouch for when it started, so the next read finds row 2.
+    """
+    sheets.add_tab(SID, TAB, stamped(["2024-05-01T09:00:00Z"] * 4), row_count=6)
+    state = final(list(make(cursor="Updated").read(TAB, None)))
+    tab = sheets.tab(SID, TAB)
+    connector = make(cursor="Updated", batch_size=2)
+    real = connector.api.values
+
+    def values(a1: str, render: str) -> list[list[object]]:
+        cells = real(a1, render)
+        if a1.endswith("!A2:E3"):  # rows 2-3 just read, rows 4-5 not yet
+            tab.rows[1][4] = "2024-05-01T09:05:00Z"
+            tab.rows[4][4] = "2024-05-01T09:06:00Z"
+        return cells
+
+    connector.api.values = values  # type: ignore[method-assign]
+    during = list(connector.read(TAB, state))
+    assert ids(during) == ["1004"]
+    assert (final(during)["cursor"], final(during)["top"]) == (
+        "2024-05-01T09:00:00Z",
+        "2024-05-01T09:06:00Z",
+    )
+    after = list(make(cursor="Updated", batch_size=2).read(TAB, final(during)))
+    assert ids(after) == ["1001"]
+    assert final(after)["cursor"] == "2024-05-01T09:06:00Z"
+    assert final(after)["boundary"].keys() == {"1004"}
+    assert ids(list(make(cursor="Updated", batch_size=2).read(TAB, final(after)))) == []
+
+
+def test_the_boundary_holds_only_rows_at_or_above_the_held_cursor(
+    sheets: FakeSheets, make: Make
+) -> None:
+    """A read over several windows keeps the previous read's top, not its own, as cursor."""
+    stamps = [f"2024-05-01T09:0{m}:00Z" for m in (3, 1, 2, 5, 4)]
+    sheets.add_tab(SID, TAB, stamped(stamps), row_count=7)
+    first = list(make(cursor="Updated", batch_size=2).read(TAB, None))
+    assert final(first)["cursor"] == "2024-05-01T09:03:00Z"  # the first window's highest
+    assert final(first)["boundary"].keys() == {"1001", "1004", "1005"}
+    assert final(first)["top"] == "2024-05-01T09:05:00Z"
+    second = list(make(cursor="Updated", batch_size=2).read(TAB, final(first)))
+    assert ids(second) == []
+    assert final(second)["cursor"] == "2024-05-01T09:05:00Z"
+    assert final(second)["boundary"].keys() == {"1004"}
+
+
+def test_a_held_cursor_read_resumes_exactly(sheets: FakeSheets, make: Make) -> None:
+    """Resuming from any batch's state ends with the state of the read that did not stop."""
+    stamps = [f"2024-05-01T09:0{m}:00Z" for m in (2, 1, 4, 3, 6, 5, 0)]
+    sheets.add_tab(SID, TAB, stamped(stamps), row_count=8)
+    state = final(list(make(cursor="Updated").read(TAB, None)))
+    tab = sheets.tab(SID, TAB)
+    for row, stamp in ((2, "09:07"), (5, "09:08"), (7, "09:09")):
+        tab.rows[row][4] = f"2024-05-01T{stamp}:00Z"
+    full = list(make(cursor="Updated", batch_size=2).read(TAB, state))
+    assert ids(full) == ["1002", "1005", "1007"]
+    for cut in range(len(full) - 1):
+        resumed = list(make(cursor="Updated", batch_size=2).read(TAB, full[cut].state_after))
+        assert ids(full[: cut + 1]) + ids(resumed) == ["1002", "1005", "1007"]
+        assert final(resumed) == final(full)

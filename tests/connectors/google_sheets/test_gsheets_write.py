@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import unquote
 
 from tests.connectors.google_sheets.conftest import HEADER, SID, TAB, Make, customers
@@ -161,3 +162,72 @@ def test_an_api_key_cannot_write(sheets: FakeSheets, make: Make) -> None:
     assert statuses(report) == [("1001", "rejected")]
     assert "an API key can only read" in report.rows[0].reason
     assert sheets.server.requests == []
+
+
+def test_a_refused_header_call_stops_the_later_calls(sheets: FakeSheets, make: Make) -> None:
+    """The first call adds the column; once it is refused, nothing else is sent."""
+    count = MAX_RANGES_PER_CALL + 5
+    sheets.add_tab(SID, TAB, customers(count), row_count=count + 1)
+    before = sheets.values(SID, TAB)
+    body = {"error": {"code": 400, "message": "protected", "status": "FAILED_PRECONDITION"}}
+    sheets.server.inject(Fault(400, body=body, path_prefix=f"/v4/spreadsheets/{SID}/values:"))
+    rows = [golden(str(1001 + i), f"G{i}") for i in range(MAX_RANGES_PER_CALL)]
+    rows += [Upsert(str(1001 + i), "G", {"Email": "x@y.z"}, "k") for i in range(len(rows), count)]
+    report = make(batch_size=count).write(TAB, rows)
+    assert report.count(RowStatus.REJECTED) == count
+    refused = {r.reason for r in report.rows[:MAX_RANGES_PER_CALL]}
+    unsent = {r.reason for r in report.rows[MAX_RANGES_PER_CALL:]}
+    assert [len(refused), len(unsent)] == [1, 1]
+    assert refused.pop().startswith("Sheets refused the update: ")
+    assert unsent.pop().startswith("not sent: Sheets refused the update adding columns: ")
+    assert len(writes(sheets)) == 1
+    assert sheets.values(SID, TAB) == before
+
+
+def _then(connector: object, change: Callable[[], None]) -> None:
+    """Run `change` right after the write's scan of the tab (between planning and sending)."""
+    scan = connector._rows_by_key  # type: ignore[attr-defined]
+
+    def scan_then_change(*args: object) -> object:
+        found = scan(*args)
+        change()
+        return found
+
+    connector._rows_by_key = scan_then_change  # type: ignore[attr-defined]
+
+
+def test_a_row_moved_after_the_scan_is_not_written(sheets: FakeSheets, make: Make) -> None:
+    """A row inserted above the targets shifts them: their values would land on other rows."""
+    sheets.add_tab(SID, TAB, customers(4), row_count=8)
+    tab = sheets.tab(SID, TAB)
+    inserted = [1009, "Inserted", "Row", "i@example.com", "2024-05-02"]
+    connector = make()
+    _then(connector, lambda: tab.rows.insert(3, list(inserted)))  # 1003 and 1004 move down
+    rows = [golden("1001", "G1"), golden("1003", "G3"), golden("1004", "G4", Email="x@y.z")]
+    report = connector.write(TAB, rows)
+    assert statuses(report) == [("1001", "applied"), ("1003", "rejected"), ("1004", "rejected")]
+    assert [r.reason for r in report.rows[1:]] == ["row moved; retried next run"] * 2
+    values = sheets.values(SID, TAB)
+    assert values[1][5] == "G1"
+    assert [v[5:] for v in values[2:]] == [[], [], [], []]  # the inserted row is untouched
+    again = make().write(TAB, rows)
+    assert statuses(again) == [("1001", "unchanged"), ("1003", "applied"), ("1004", "applied")]
+    assert [v[0] for v in sheets.values(SID, TAB)[4:6]] == [1003, 1004]
+    assert [v[5] for v in sheets.values(SID, TAB)[4:6]] == ["G3", "G4"]
+
+
+def test_a_row_deleted_after_the_scan_is_not_written(sheets: FakeSheets, make: Make) -> None:
+    """Deleting rows also shrinks the grid, so the last target row may not exist any more."""
+    sheets.add_tab(SID, TAB, customers(3), row_count=4)
+    tab = sheets.tab(SID, TAB)
+
+    def delete_row_2() -> None:
+        del tab.rows[1]
+        tab.row_count -= 1
+
+    connector = make()
+    _then(connector, delete_row_2)
+    report = connector.write(TAB, [golden("1002", "G2"), golden("1003", "G3")])
+    assert statuses(report) == [("1002", "rejected"), ("1003", "rejected")]
+    assert writes(sheets) == []
+    assert sheets.values(SID, TAB)[1:] == customers(3)[2:]

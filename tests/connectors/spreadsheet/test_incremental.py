@@ -31,7 +31,7 @@ def test_cursor_read_resumes_without_loss_or_duplicates(tmp_path: Path, fmt: str
     first = read_all(conn)
     assert ids(first) == [str(i) for i in range(1, 9)]
     state = orjson.loads(orjson.dumps(first[-1].state_after))  # stored as JSON by the hub
-    assert state["cursor"] == "2024-01-02" and len(state["boundary_keys"]) == 5
+    assert state["cursor"] == "2024-01-02" and len(state["boundary"]) == 5
 
     make_file(tmp_path, fmt, SECOND)
     second = read_all(conn, state)
@@ -88,3 +88,28 @@ def test_crash_resume_keeps_rejected_lines_once(tmp_path: Path) -> None:
         later = [r.position for b in resumed for r in b.rejected]
         earlier = [r.position for b in full[: cut + 1] for r in b.rejected]
         assert earlier + later == ["line 4", "line 6"]
+
+
+def test_a_row_edited_again_at_the_boundary_value_is_read_again(tmp_path: Path, fmt: str) -> None:
+    """A date-only cursor: row 5 changes later the same day, its cursor stays at the boundary."""
+    path = make_file(tmp_path, fmt, FIRST)
+    conn = connector(path, cursor="updated_at", chunk_size=2)
+    state = orjson.loads(orjson.dumps(read_all(conn)[-1].state_after))
+    edited = [list(row) for row in FIRST]
+    edited[5][1] = "n5, new address"  # id 5, still 2024-01-02
+    make_file(tmp_path, fmt, edited)
+    again = read_all(conn, state)
+    assert [(r["id"], r["name"]) for r in records_of(again)] == [("5", "n5, new address")]
+    edited[1][1] = "n1, below the cursor"  # the file changes, no boundary row does
+    make_file(tmp_path, fmt, edited)
+    assert ids(read_all(conn, again[-1].state_after)) == []
+
+
+def test_a_saved_key_list_still_skips_its_keys(tmp_path: Path, fmt: str) -> None:
+    """States saved before digests hold ``boundary_keys``: those rows are skipped as before."""
+    path = make_file(tmp_path, fmt, SECOND)
+    conn = connector(path, cursor="updated_at", chunk_size=2)
+    legacy = {"cursor": "2024-01-02", "boundary_keys": [str(i) for i in range(4, 9)]}
+    again = read_all(conn, legacy)
+    assert ids(again) == ["9", "10", "11"]
+    assert again[-1].state_after["boundary"].keys() == {"10", "11"}

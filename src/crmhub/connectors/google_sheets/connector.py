@@ -9,8 +9,9 @@ Write-back updates existing rows by key, cell by cell, and never sends a cell th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 from crmhub.connectors.base import (
@@ -34,6 +35,7 @@ from crmhub.connectors.google_sheets.rows import (
     Header,
     RowReader,
     Window,
+    keys_at,
     read_header,
     window_hash,
     windows,
@@ -46,13 +48,16 @@ from crmhub.errors import ConnectorError, SourceContractError
 MAX_RANGES_PER_CALL = 500
 """Ranges per values:batchUpdate; keeps a request well under Google's advised 2 MB."""
 
+ROW_MOVED = "row moved; retried next run"
+"""Why an upsert is refused when its key left the row the plan found it in."""
+
 
 class GoogleSheetsConnector(Connector):
     """A Google Sheets tab as a stream named after the tab; records map header -> cell text.
 
     Stream state without a cursor: ``{"windows": {"<first row>": digest}}``. With a cursor:
-    ``{"cursor", "boundary_keys"}`` as in the spreadsheet connector, plus ``rows_done``,
-    ``anchor`` and ``next`` while a read is under way (see `_read_by_cursor`).
+    ``{"cursor", "boundary", "top"}`` (see `CursorWindow`), plus ``rows_done``, ``anchor``
+    and ``next`` while a read is under way (see `_read_by_cursor`).
     """
 
     kind: ClassVar[str] = "google_sheets"
@@ -146,6 +151,9 @@ class GoogleSheetsConnector(Connector):
                 f"column {occupied} has values but no header; give it a header or clear it"
             )
         report = plan.decide(rows, found)
+        moved = self._moved_keys(header, plan, found)
+        if moved:
+            report = plan.withdraw(rows, report, moved, ROW_MOVED)
         writes = plan.writes(grid.title, self.settings.header_row)
         if not writes:
             return report
@@ -211,7 +219,14 @@ class GoogleSheetsConnector(Connector):
             yield Batch([], {"windows": {}})
 
     def _read_by_cursor(self, grid: Grid, header: Header, state: StreamState) -> Iterator[Batch]:
-        """Rows with cursor >= the last one (minus keys seen at it), from every window.
+        """Rows with cursor >= the last one (minus rows read unchanged), from every window.
+
+        The tab is live while it is read: a row above the scan point can change after its
+        window was read, while a row below gets a newer cursor before its window is. So the
+        next cursor is not the highest value read but the highest one that existed before
+        this read began (the previous read's ``top``, or the first window's highest value):
+        every edit the scan missed is at or above it. The rows between it and ``top`` are
+        kept in the boundary with their digests, so the next read returns only the changed.
 
         While a read is under way each batch's state also says ``rows_done`` (last sheet row
         handled) and ``anchor`` (row number and key of the last record up to it). A resumed
@@ -222,6 +237,8 @@ class GoogleSheetsConnector(Connector):
         is_resuming = "rows_done" in state and self._anchor_holds(grid, header, anchor)
         skip = int(state["rows_done"]) if is_resuming else 0
         cursor = CursorWindow(state, is_resuming)
+        if is_resuming and not cursor.is_held:  # a state saved mid-read by an older version
+            cursor.hold(())
         reader = RowReader(self.settings, header)
         start = self.settings.header_row + 1
         for window in windows(self.api, grid, self.settings, header, start):
@@ -252,7 +269,7 @@ class GoogleSheetsConnector(Connector):
     ) -> _Part:
         """Records, their positions and rejected rows of one window; rows <= `skip` are done."""
         part = _Part()
-        name = self.settings.cursor
+        found: list[tuple[int, dict[str, Any], str]] = []
         for offset, cells in enumerate(window.rows):
             number = window.start + offset
             record, key = reader.parse(number, cells)
@@ -263,7 +280,13 @@ class GoogleSheetsConnector(Connector):
                     part.rejected.append(reader.reject(number, cells, key))
                     part.bad_rows.append(number)
                 continue
-            if cursor is not None and name and not cursor.admit(record[name], key):
+            found.append((number, record, key))
+        name = self.settings.cursor
+        if cursor is not None and name and not cursor.is_held:  # the first window of a scan
+            cursor.hold(record[name] for _, record, _ in found)
+        for number, record, key in found:
+            content: Callable[[], Sequence[Any]] = partial(list, record.values())
+            if cursor is not None and name and not cursor.admit(record[name], key, content):
                 continue
             part.records.append(record)
             part.positions.append(f"row {number}")
@@ -294,12 +317,26 @@ class GoogleSheetsConnector(Connector):
                     occupied = column_letters(header.end + spill[0])
         return found, occupied
 
+    def _moved_keys(self, header: Header, plan: WritePlan, found: dict[str, SheetRow]) -> set[str]:
+        """Keys no longer at the row the plan will write, read again just before sending.
+
+        Rows sorted, inserted or deleted since the scan would otherwise take another row's
+        values. The grid is fetched again too: deleting rows shrinks it.
+        """
+        targets = {n for n in plan.targets if n is not None}
+        if not targets:
+            return set()
+        grid = self.api.grid(self.settings.sheet)
+        now = keys_at(self.api, grid, self.settings, header, sorted(targets))
+        return {k for k, row in found.items() if row.number in now and now[row.number] != k}
+
     def _send(self, writes: list[CellWrite], plan: WritePlan, report: WriteReport) -> WriteReport:
         """Send the ranges in calls of MAX_RANGES_PER_CALL; a refused call rejects its rows.
 
         A call is applied atomically by Sheets, so the rows of a refused call are all
-        unchanged; the header extension goes in the first call, so if that call is refused,
-        every row that needed a new column is refused with it.
+        unchanged. The header extension goes in the first call: if that call is refused, no
+        later call is sent (their rows would fill a column without a header), and every row
+        not sent is rejected too.
         """
         results = list(report.rows)
         for first in range(0, len(writes), MAX_RANGES_PER_CALL):
@@ -307,16 +344,15 @@ class GoogleSheetsConnector(Connector):
             try:
                 self.api.update(chunk)
             except HttpStatusError as exc:
+                detail = _one_line(str(exc))
                 refused = {w.row for w in chunk}
-                reason = f"Sheets refused the update: {_one_line(str(exc))}"
-                for index, number in enumerate(plan.targets):
-                    if results[index].status is RowStatus.APPLIED and (
-                        number in refused or (None in refused and plan.needs_new[index])
-                    ):
-                        row = results[index]
-                        results[index] = RowResult(
-                            row.external_id, row.idempotency_key, RowStatus.REJECTED, reason
-                        )
+                is_header = None in refused
+                _reject(results, plan, refused, f"Sheets refused the update: {detail}", is_header)
+                if is_header:  # the header extension: send nothing more
+                    unsent = {w.row for w in writes[first + MAX_RANGES_PER_CALL :]}
+                    reason = f"not sent: Sheets refused the update adding columns: {detail}"
+                    _reject(results, plan, unsent, reason)
+                    break
         return WriteReport(results)
 
 
@@ -331,6 +367,24 @@ class _Part:
 
     def batch(self, state: StreamState) -> Batch:
         return Batch(self.records, state, self.rejected, self.positions)
+
+
+def _reject(
+    results: list[RowResult],
+    plan: WritePlan,
+    numbers: set[int | None],
+    reason: str,
+    is_new_column_refused: bool = False,
+) -> None:
+    """Mark applied upserts of sheet rows `numbers` (and of new columns, if so) rejected."""
+    for index, number in enumerate(plan.targets):
+        if results[index].status is RowStatus.APPLIED and (
+            number in numbers or (is_new_column_refused and plan.needs_new[index])
+        ):
+            row = results[index]
+            results[index] = RowResult(
+                row.external_id, row.idempotency_key, RowStatus.REJECTED, reason
+            )
 
 
 def _one_line(text: str) -> str:

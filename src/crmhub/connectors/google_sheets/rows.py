@@ -158,3 +158,35 @@ def window_hash(header: Header, window: Window, rejected_rows: Sequence[int]) ->
     """
     payload = orjson.dumps([header.names, window.rows, list(rejected_rows)], default=str)
     return hashlib.sha256(payload).hexdigest()[:24]
+
+
+def keys_at(
+    api: SheetsApi,
+    grid: Grid,
+    config: GoogleSheetsConfig,
+    header: Header,
+    numbers: Sequence[int],
+) -> dict[int, str | None]:
+    """The key each of sheet rows `numbers` holds now (None: empty, or past the grid).
+
+    Reads the key columns only, one closed range of at most `batch_size` rows from each
+    wanted row not yet covered, so rows far apart cost one call each and close ones share.
+    """
+    columns = [header.column_of(k) for k in config.key_columns]
+    first, last = min(columns), max(columns)
+    wanted = sorted({n for n in numbers if n <= grid.rows})
+    keys: dict[int, str | None] = dict.fromkeys(numbers)
+    at = 0
+    while at < len(wanted):
+        start = wanted[at]
+        end = min(start + config.batch_size - 1, grid.rows)
+        rows = api.values(block(grid.title, first, start, last, end), config.value_render)
+        while at < len(wanted) and wanted[at] <= end:
+            offset = wanted[at] - start
+            cells = rows[offset] if offset < len(rows) else []
+            parts = [
+                cell_text(cells[c - first]) if c - first < len(cells) else None for c in columns
+            ]
+            keys[wanted[at]] = None if None in parts else join_key(parts)
+            at += 1
+    return keys

@@ -97,6 +97,24 @@ class WritePlan:
             self.new_columns.append(name)
         return ""
 
+    def withdraw(
+        self, rows: Sequence[Upsert], report: WriteReport, keys: set[str], reason: str
+    ) -> WriteReport:
+        """Reject every upsert of `keys` not rejected yet, and drop the cells of its row.
+
+        Used when a key is no longer at the row the plan found it in: the write would land
+        on whatever row is there now.
+        """
+        results = list(report.rows)
+        for index, row in enumerate(rows):
+            if str(row.external_id) in keys and results[index].status is not RowStatus.REJECTED:
+                results[index] = _result(row, RowStatus.REJECTED, reason)
+                number = self.targets[index]
+                if number is not None:
+                    self.changes.pop(number, None)
+                self.targets[index] = None
+        return WriteReport(results)
+
     def column_of(self, name: str) -> int:
         """0-based sheet column of an existing or a new column."""
         if name in self.header.names:

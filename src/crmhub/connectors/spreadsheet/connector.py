@@ -14,6 +14,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, BinaryIO, ClassVar
 
 import orjson
@@ -226,7 +227,9 @@ class SpreadsheetConnector(Connector):
                 if key is None:
                     bad_rows.append(BadRow(number, "the key is empty", _raw(names, values)))
                     continue
-                if window is not None and not window.admit(values[cursor_at], key):
+                if window is not None and not window.admit(
+                    values[cursor_at], key, partial(list, values)
+                ):
                     continue
                 chunk.records.append(dict(zip(names, values, strict=False)))  # type: ignore[attr-defined]
                 chunk.numbers.append(number)
@@ -329,11 +332,8 @@ class _FrameChunker:
     def _admit(self, frame: pl.DataFrame, numbers: list[int]) -> tuple[pl.DataFrame, list[int]]:
         assert self._window is not None and self._cursor is not None
         keys = frame.select(pl.concat_str([pl.col(k) for k in self._keys], separator="|"))
-        admit = self._window.admit
-        mask = [
-            admit(value, key)
-            for value, key in zip(frame[self._cursor].to_list(), keys.to_series(), strict=True)
-        ]
+        row_at = _RowsOnDemand(frame)
+        mask = self._window.admit_all(frame[self._cursor].to_list(), keys.to_series(), row_at)
         return frame.filter(pl.Series(mask, dtype=pl.Boolean)), [
             n for n, ok in zip(numbers, mask, strict=True) if ok
         ]
@@ -349,6 +349,27 @@ class _FrameChunker:
         cut = bisect_right([b.number for b in self._bad], rows_done)
         bad, self._bad = self._bad[:cut], self._bad[cut:]
         return _Chunk(RecordFrame(head), numbers, bad, rows_done)
+
+
+class _RowsOnDemand:
+    """Rows of a frame by index, for digests: one by one while few are asked, then all.
+
+    Only rows at the cursor boundary need their values, usually a few per block; making
+    every row costs more than that, and less than making most of them one at a time.
+    """
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self._frame = frame
+        self._rows: list[tuple[Any, ...]] | None = None
+        self._singles_left = frame.height // 8
+
+    def __call__(self, index: int) -> Sequence[Any]:
+        if self._rows is None and self._singles_left > 0:
+            self._singles_left -= 1
+            return self._frame.row(index)
+        if self._rows is None:
+            self._rows = self._frame.rows()
+        return self._rows[index]
 
 
 def _raw(names: list[str], values: list[Any]) -> str:
