@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.connectors.creditsafe.creditsafe_support import (
@@ -217,3 +217,34 @@ def test_check_names_the_portfolio_or_the_search(
     missing = make_connector(portfolio_id="404404").check()
     assert not missing.ok
     assert missing.message == "credit: monitoring portfolio 404404 not found"
+
+
+def test_an_event_seen_late_with_an_older_date_is_read_next_time(
+    fake: CreditsafeFake, make_connector: MakeConnector
+) -> None:
+    ids = seed(fake, 3)
+    fake.add_event(ids[0], PORTFOLIO, T0)
+    state = read(make_connector())[-1].state_after
+    now = datetime.now(UTC).replace(microsecond=0)
+    fake.change_company(ids[1], now - timedelta(minutes=1), rating="B")
+    second = read(make_connector(), state)
+    assert ids_of(second) == [ids[1]]
+    state = second[-1].state_after
+    assert datetime.fromisoformat(state["since"]) <= now - timedelta(minutes=4)
+
+    fake.change_company(ids[2], now - timedelta(minutes=2), rating="C")  # visible late, older
+    third = read(make_connector(), state)
+    assert ids_of(third) == [ids[2]]  # and the event already read is not delivered again
+    assert ids_of(read(make_connector(), third[-1].state_after)) == []
+
+
+def test_without_a_settle_margin_the_watermark_is_the_newest_event(
+    fake: CreditsafeFake, make_connector: MakeConnector
+) -> None:
+    ids = seed(fake, 2)
+    fake.add_event(ids[0], PORTFOLIO, T0)
+    state = read(make_connector())[-1].state_after
+    now = datetime.now(UTC).replace(microsecond=0)
+    fake.change_company(ids[1], now - timedelta(minutes=1))
+    state = read(make_connector(settle_seconds=0), state)[-1].state_after
+    assert state["since"] == (now - timedelta(minutes=1)).isoformat()

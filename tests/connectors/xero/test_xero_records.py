@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -278,3 +279,24 @@ def test_an_api_ignoring_page_size_is_still_read_to_the_end() -> None:
     reader = ContactsReader(capped, page_size=1000, lookback_seconds=0)
     read = [r["ContactID"] for b in reader.read(None) for r in b.records]
     assert sorted(read) == sorted(org.times)
+
+
+def test_a_broken_contact_is_rejected_once_per_read() -> None:
+    """The restart after page 1 fetches the broken contact again; it is not rejected twice."""
+    org = Org()
+    for n, minute in enumerate([0, 2, 3]):
+        org.set(f"c{n}", T0 + timedelta(minutes=minute))
+    org.set("bad", T0 + timedelta(minutes=1))
+    fetched_bad = 0
+
+    def fetch(since: datetime | None, page: int) -> tuple[list[dict[str, Any]], int | None]:
+        nonlocal fetched_bad
+        contacts, size = org.fetch(since, page)
+        fetched_bad += sum(c["ContactID"] == "bad" for c in contacts)
+        broken = {"UpdatedDateUTC": "/Date(not-a-date)/"}
+        return [{**c, **broken} if c["ContactID"] == "bad" else c for c in contacts], size
+
+    batches = list(ContactsReader(fetch, page_size=2, lookback_seconds=0).read(None))
+    assert fetched_bad == 2
+    assert [json.loads(r.raw)["ContactID"] for b in batches for r in b.rejected] == ["bad"]
+    assert sorted(r["ContactID"] for b in batches for r in b.records) == ["c0", "c1", "c2"]

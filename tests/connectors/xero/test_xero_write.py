@@ -203,3 +203,21 @@ def test_400_on_the_lookup_is_a_contract_error(
     fake.api.inject(Fault(400, body=body, path_prefix="/Contacts"))
     with pytest.raises(SourceContractError, match="vendor code 16 QueryParseException"):
         connector.write("contacts", [upsert(a, "a", EmailAddress="a@new.test")])
+
+
+def test_a_created_contact_reports_its_new_contact_id(
+    fake: XeroFake, make_connector: MakeConnector
+) -> None:
+    old = fake.add_contact(Name="Oldco", updated=T0)
+    rows = [
+        upsert(None, "new", Name="Newco"),
+        upsert(old, "old", Name="Oldco Ltd"),
+        upsert(None, "bad", Name="Badco", EmailAddress="not an email"),  # Xero refuses it
+    ]
+    report = make_connector().write("contacts", rows)
+    created = next(c for c in fake.contacts.values() if c.data["Name"] == "Newco")
+    assert [(r.external_id, r.idempotency_key, r.status.value) for r in report.rows] == [
+        (created.data["ContactID"], "idem-new", "applied"),
+        (old, "idem-old", "applied"),
+        (None, "idem-bad", "rejected"),
+    ]

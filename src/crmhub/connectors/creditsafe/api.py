@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -51,6 +52,8 @@ class CreditsafeApi:
         self.http = http
         self.page_size = page_size
         self.language = language
+        self.server_time: datetime | None = None
+        """Creditsafe's clock (the Date header) at the latest list answer; None before one."""
 
     # -- companies --------------------------------------------------------------------------
     def search(self, criteria: Mapping[str, str]) -> Iterator[Listing]:
@@ -127,9 +130,11 @@ class CreditsafeApi:
     ) -> Iterator[Listing]:
         seen = 0
         for page in range(1, MAX_PAGES + 1):
-            body = self.http.get_json(
-                path, params={**params, "page": page, "pageSize": self.page_size}
+            response = self.http.request(
+                "GET", path, params={**params, "page": page, "pageSize": self.page_size}
             )
+            self.server_time = _date_header(response.headers.get("Date")) or self.server_time
+            body = self.http.json_of(response, "GET", path)
             listing = _listing(body, items_key, total_key, path)
             yield listing
             seen += len(listing.items)
@@ -162,6 +167,17 @@ def _listing(body: Any, items_key: str, total_key: str, path: str) -> Listing:
         int(total) if isinstance(total, int | float) else None,
         has_next,
     )
+
+
+def _date_header(value: str | None) -> datetime | None:
+    """An HTTP Date header as an aware UTC time; None when missing or malformed."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _event(item: dict[str, Any]) -> Event | None:

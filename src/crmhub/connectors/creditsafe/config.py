@@ -101,6 +101,8 @@ class CreditsafeConfig(ConnectorConfig):
     extra_fields: dict[str, str] = Field(default_factory=dict)
     requests_per_second: float = Field(2.0, gt=0)
     timeout: float = Field(30.0, gt=0)
+    settle_seconds: int = Field(300, ge=0)
+    """Portfolio reads keep `since` this far behind Creditsafe's clock for late events."""
 
     @field_validator("portfolio_id", "write_portfolio_id", mode="before")
     @classmethod

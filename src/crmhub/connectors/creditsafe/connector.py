@@ -8,6 +8,7 @@ reference fields. Write-back adds companies to a portfolio with the golden id as
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import ClassVar
 
 from crmhub.config.secrets import SecretRef
@@ -92,7 +93,12 @@ class CreditsafeConnector(Connector):
         fetcher = ReportFetcher(api, self.mapping, self._columns)
         if cfg.portfolio_id is not None:
             reader: PortfolioReader | SearchReader = PortfolioReader(
-                api, fetcher, cfg.portfolio_id, max_reports=cfg.max_reports, source=self.name
+                api,
+                fetcher,
+                cfg.portfolio_id,
+                max_reports=cfg.max_reports,
+                source=self.name,
+                settle=timedelta(seconds=cfg.settle_seconds),
             )
         else:
             assert cfg.search is not None

@@ -7,8 +7,11 @@ changed through monitoring notification events:
   event (its date and the ids at that date) as the point to watch from;
 * a later read fetches the reports of companies new to the portfolio (the state keeps the ids
   already read, `known`) and of companies with an event from `since` on, dropping events
-  already seen at exactly `since` (`event_ids`), so an event on the boundary is neither lost
-  nor read twice;
+  already handled (`event_ids`), so an event on the boundary is neither lost nor read twice;
+* `since` never passes the settle point, Creditsafe's clock (the Date header) minus
+  `settle_seconds`: an event that becomes visible late, dated before an event already read,
+  is still found by the next read; events read after the settle point stay in `event_ids`
+  until `since` passes them, so they are not delivered again;
 * every batch's state resumes exactly: companies already in `known` are not fetched again and
   events are walked oldest first, so `since` only moves past events whose reports are stored.
 
@@ -22,7 +25,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crmhub.connectors.base import Batch, RejectedRecord, StreamState
@@ -50,6 +53,8 @@ class PortfolioState:
     since: datetime | None = None
     event_ids: set[str] = field(default_factory=set)
     known: set[str] = field(default_factory=set)
+    dates: dict[str, datetime] = field(default_factory=dict, compare=False, repr=False)
+    """Dates of the events met in this read (not saved); ids before `since` are dropped."""
 
     @classmethod
     def parse(cls, state: Mapping[str, Any], source: str | None) -> PortfolioState:
@@ -76,18 +81,24 @@ class PortfolioState:
             "known": sorted(self.known),
         }
 
-    def after(self, event: Event) -> None:
-        """Move the watermark past `event` (events arrive oldest first)."""
-        if self.since is None or event.at > self.since:
-            self.since, self.event_ids = event.at, set()
+    def after(self, event: Event, settled: datetime | None = None) -> None:
+        """Mark `event` handled; the watermark follows it (oldest first), never past `settled`.
+
+        `event_ids` keeps the handled events from `since` on, so those between the settle
+        point and the newest event are not delivered again by the next read.
+        """
+        self.dates[event.event_id] = event.at
         self.event_ids.add(event.event_id)
+        target = event.at if settled is None else min(event.at, settled)
+        if self.since is None or target > self.since:
+            self.since = target
+            known = self.dates
+            self.event_ids = {i for i in self.event_ids if i in known and known[i] >= target}
 
     def is_new(self, event: Event) -> bool:
-        """An event not covered by this state: later than `since`, or unseen at `since`."""
-        return (
-            self.since is None
-            or event.at > self.since
-            or (event.at == self.since and event.event_id not in self.event_ids)
+        """An event not covered by this state: from `since` on and not handled yet."""
+        return self.since is None or (
+            event.at >= self.since and event.event_id not in self.event_ids
         )
 
 
@@ -144,17 +155,19 @@ class PortfolioReader:
         *,
         max_reports: int,
         source: str | None,
+        settle: timedelta = timedelta(0),
     ) -> None:
         self.api, self.fetcher, self.portfolio_id = api, fetcher, portfolio_id
-        self.max_reports, self.source = max_reports, source
+        self.max_reports, self.source, self.settle = max_reports, source, settle
 
     def read(self, saved: StreamState | None) -> Iterator[Batch]:
         """Batches of at most `page_size` reports; the last one carries the final state."""
-        first = not saved
-        state = self._start() if first else PortfolioState.parse(saved or {}, self.source)
+        first, started = not saved, datetime.now(UTC)
+        state = self._start(started) if first else PortfolioState.parse(saved or {}, self.source)
         entries = self._entries()
         new = [c for c in entries if c not in state.known]
-        events = [] if first else [e for e in self._events(state.since) if state.is_new(e)]
+        events = [] if first else self._new_events(state)
+        settled = self._settled(started)
         changed = {e.company_id for e in events if e.company_id in entries} - set(new)
         _check_budget(len(new) + len(changed), self.max_reports, self.source)
         size = self.api.page_size
@@ -166,20 +179,31 @@ class PortfolioReader:
         fetched = set(new)
         for chunk, covered in self._event_chunks(events, entries, fetched, size):
             for event in covered:
-                state.after(event)
+                state.after(event, settled)
             last = state.dump()
             yield self.fetcher.batch(chunk, entries, last)
         state.known = set(entries)  # companies removed from the portfolio are forgotten
         if state.dump() != last:
             yield Batch([], state.dump())
 
-    def _start(self) -> PortfolioState:
-        """The state of a first read: watch from the newest event there is now."""
+    def _start(self, started: datetime) -> PortfolioState:
+        """The state of a first read: watch from the newest event there is now (or settled)."""
         latest = self.api.latest_events(self.portfolio_id)
         if not latest:
             return PortfolioState()
-        since = max(e.at for e in latest)
-        return PortfolioState(since, {e.event_id for e in latest if e.at == since})
+        since = min(max(e.at for e in latest), self._settled(started))
+        dates = {e.event_id: e.at for e in latest if e.at >= since}
+        return PortfolioState(since, set(dates), dates=dates)
+
+    def _new_events(self, state: PortfolioState) -> list[Event]:
+        """The events from `since` on not handled yet, oldest first; notes every date met."""
+        events = self._events(state.since)
+        state.dates.update((e.event_id, e.at) for e in events)
+        return [e for e in events if state.is_new(e)]
+
+    def _settled(self, started: datetime) -> datetime:
+        """The newest time `since` may reach: Creditsafe's clock (else ours) minus the margin."""
+        return (self.api.server_time or started) - self.settle
 
     def _entries(self) -> dict[str, dict[str, Any]]:
         entries: dict[str, dict[str, Any]] = {}

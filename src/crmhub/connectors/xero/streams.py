@@ -8,7 +8,8 @@ that holds more contacts than one page. Xero documents the filter as accurate to
 not whether the boundary second itself is included, so requests start one second earlier,
 which is right either way. Contacts read again there (or inside the lookback window) are
 dropped by their `(ContactID, UpdatedDateUTC)`, kept in the state, so a resumed read neither
-loses nor repeats a change.
+loses nor repeats a change. A contact that cannot be read (say, its date is not a date) comes
+back with every request that covers it; it is rejected once per read, by its ContactID.
 
 State: `{"cursor": "<newest UpdatedDateUTC read, ISO>", "seen": {ContactID: UpdatedDateUTC}}`
 where `seen` holds only the contacts at or after the resume point.
@@ -108,6 +109,7 @@ class ContactsReader:
         """Yield a batch per page with new records (or rejects) until a short page ends it."""
         current = ReadState.load(state)
         since, page = current.resume_point(self.lookback), 1
+        rejected_ids: set[str] = set()  # this read's only: pages are fetched again on restarts
         while True:
             contacts, used_size = self.fetch(since, page)
             if not is_oldest_first(contacts):
@@ -116,7 +118,7 @@ class ContactsReader:
                     "need order=UpdatedDateUTC ASC",
                     source=self.source,
                 )
-            batch = self._batch(contacts, current, page)
+            batch = self._batch(contacts, current, page, rejected_ids)
             reached = _restart_point(contacts)
             if reached is not None and (since is None or reached > since):
                 since, page = reached, 1  # start over from the newest second reached
@@ -128,7 +130,13 @@ class ContactsReader:
             if len(contacts) < (used_size or self.page_size):
                 return  # a short page is the last (an API ignoring pageSize reports its own)
 
-    def _batch(self, contacts: Sequence[Mapping[str, Any]], current: ReadState, page: int) -> Batch:
+    def _batch(
+        self,
+        contacts: Sequence[Mapping[str, Any]],
+        current: ReadState,
+        page: int,
+        rejected_ids: set[str],
+    ) -> Batch:
         records: list[dict[str, Any]] = []
         positions: list[str] = []
         rejected: list[RejectedRecord] = []
@@ -138,7 +146,10 @@ class ContactsReader:
                 record = contact_to_record(contact)
             except ValueError as exc:
                 raw = json.dumps(contact, sort_keys=True, default=str)
-                rejected.append(RejectedRecord(position, str(exc), raw))
+                contact_id = str(contact.get(KEY) or raw)
+                if contact_id not in rejected_ids:
+                    rejected_ids.add(contact_id)
+                    rejected.append(RejectedRecord(position, str(exc), raw))
                 continue
             if current.is_seen(record):
                 continue

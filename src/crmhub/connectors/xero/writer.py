@@ -193,9 +193,22 @@ class ContactsWriter:
                 source=self.source,
             )
         for op, answer in zip(batch, answers, strict=True):
-            errors = validation_errors(answer)
+            row, errors = rows[op.index], validation_errors(answer)
             if errors:
-                results[op.index] = _result(rows[op.index], RowStatus.REJECTED, errors)
+                results[op.index] = _result(row, RowStatus.REJECTED, errors)
+            elif row.external_id is None:
+                contact_id = self._created_id(answer)
+                results[op.index] = RowResult(contact_id, row.idempotency_key, RowStatus.APPLIED)
+
+    def _created_id(self, answer: Mapping[str, Any]) -> str:
+        """The ContactID Xero gave a new contact; the hub keeps it as the row's external id."""
+        contact_id = answer.get("ContactID")
+        if not isinstance(contact_id, str) or not _is_uuid(contact_id):
+            raise SourceContractError(
+                "POST /Contacts created a contact without answering its ContactID",
+                source=self.source,
+            )
+        return contact_id
 
 
 def check_row(row: Upsert) -> str:
