@@ -12,7 +12,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
+
+# before anything imports the conformance suite, so its plain asserts explain their failures
+pytest.register_assert_rewrite("crmhub.testing")
+
+import sqlalchemy as sa  # noqa: E402 - after the rewrite hook on purpose
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
