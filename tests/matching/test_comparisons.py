@@ -48,6 +48,11 @@ CASES = [
     ("address", "street", "12 Main Street", "7 Elm Road", "else"),
     ("exact", "tax_id", "12-3456789", "123456789", "exact"),
     ("exact", "tax_id", "12-3456789", "12-3456788", "else"),
+    ("identifier", "tax_id", "6398424", "6398424", "exact"),
+    ("identifier", "tax_id", "6398424", "6388424", "one_edit"),
+    ("identifier", "tax_id", "6398424", "639842", "one_edit"),
+    ("identifier", "tax_id", "6398424", "6938244", "else"),
+    ("identifier", "tax_id", None, "6398424", "null"),
 ]
 
 

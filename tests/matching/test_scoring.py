@@ -99,3 +99,19 @@ def test_exact_agreement_never_counts_against_and_disagreement_never_for() -> No
     assert weights[1] == 0.0  # exact: clamped up to neutral
     assert weights[-1] == 0.0  # else: clamped down to neutral
     assert weights[2] == pytest.approx(0.0)  # a middle level keeps what was learnt
+
+
+def test_identifier_rules_keep_their_weight_in_their_own_stratum() -> None:
+    from crmhub.matching.comparisons import compile_comparisons
+    from crmhub.matching.scoring import forced_comparisons
+    from crmhub.matching.settings import ComparisonSpec
+
+    comparisons = compile_comparisons(
+        [
+            ComparisonSpec(kind="exact", column="tax_id"),
+            ComparisonSpec(kind="name", column="last_name"),
+        ]
+    )
+    forced = forced_comparisons([["tax_id"], ["last_name", "tax_id"]], comparisons)
+    # an id found equal by blocking still says "same person"; a blocked-on name says little
+    assert forced.tolist() == [[False, False], [False, True]]

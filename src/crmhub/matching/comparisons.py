@@ -207,6 +207,19 @@ class ExactComparison(Comparison):
 
 
 @dataclass(frozen=True)
+class IdentifierComparison(Comparison):
+    """null | exact | one edit | else, for ids typed by hand (tax, social security, account).
+
+    Examples: "6398424" twice exact; "6398424"/"6388424" (a typo) or "6398424"/"6394824"
+    one edit; other ids else. A typo in an id is common, two different people one edit apart
+    are rare, so the level keeps much of the exact level's weight.
+    """
+
+    def conditions(self) -> list[tuple[str, Condition]]:
+        return [("exact", _same(self.column)), ("one_edit", _within_edits(self.column, 1))]
+
+
+@dataclass(frozen=True)
 class NameComparison(Comparison):
     """null | exact | nickname | swapped | Jaro-Winkler>=t (each threshold) | else.
 
@@ -310,6 +323,7 @@ class AddressComparison(Comparison):
 
 _KINDS: dict[str, type[Comparison]] = {
     "exact": ExactComparison,
+    "identifier": IdentifierComparison,
     "name": NameComparison,
     "email": EmailComparison,
     "phone": PhoneComparison,

@@ -103,7 +103,7 @@ class MatchModel:
         return pd.DataFrame(rows)
 
 
-_IDENTIFIER_COLUMNS = frozenset({"email", "phone"})
+_IDENTIFIER_COLUMNS = frozenset({"email", "phone", "tax_id"})
 """Fields that (nearly) identify a person: a rule on one of them finds almost only matches, so
 its stratum has no non-match class for EM to learn from. Left out of such a stratum, the other
 fields make EM invent one (customers who moved house, measured: recall 0.96 -> 0.82 on

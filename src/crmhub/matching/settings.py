@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from crmhub.canonical import IDENTITY_FIELDS
 
-ComparisonKind = Literal["name", "email", "phone", "date", "exact", "postcode", "address"]
+ComparisonKind = Literal[
+    "name", "email", "phone", "date", "exact", "identifier", "postcode", "address"
+]
 
 DERIVED_KEYS: tuple[str, ...] = (
     "first_name_canon",
@@ -103,6 +105,9 @@ DEFAULT_BLOCKING: tuple[tuple[str, ...], ...] = (
     ("birth_date", "last_name_prefix"),
     ("birth_date", "first_name_prefix"),
     ("name_sorted", "birth_year"),
+    ("tax_id",),
+    ("birth_date", "postal_code"),
+    ("street", "postal_code"),
 )
 
 # City is left out on purpose: it repeats what postal_code says, and two comparisons of one
