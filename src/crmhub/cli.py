@@ -1,4 +1,4 @@
-"""The `crmhub` command: demo, sync, check, serve, dedupe, connectors, schema, db upgrade.
+"""The `crmhub` command: demo, sync, check, serve, dedupe, blocking, connectors, schema, db.
 
 Every command turns crmhub's own errors into one readable line (or one line per config problem)
 and an exit code; a traceback means a bug.
@@ -133,6 +133,87 @@ def dedupe(
             f"{summary.review_pairs} pairs for review) in {summary.seconds:.1f} s; "
             f"key: {', '.join(summary.key_columns)}; compared: "
             f"{', '.join(summary.identity_columns)}; wrote {summary.output_path}",
+            highlight=False,
+        )
+
+
+@app.command()
+def blocking(
+    config: Annotated[
+        Path | None, typer.Argument(help="hub.yaml: its rules, on the records staged so far.")
+    ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option("--csv", help="A CSV with canonical column names instead of the hub's DB."),
+    ] = None,
+    top: Annotated[int, typer.Option(help="Biggest blocks shown per rule.")] = 3,
+) -> None:
+    """Show what the blocking rules produce (pairs per rule, biggest blocks) before a match."""
+    import pandas as pd
+
+    from crmhub.matching.blocking import blocking_report
+    from crmhub.matching.normalize import normalize_frame
+    from crmhub.matching.settings import MatchingSettings
+
+    if (config is None) == (csv is None):
+        err_console.print("[red]error[/red] give hub.yaml or --csv FILE (one of them)")
+        raise typer.Exit(2)
+    with _friendly_errors():
+        if config is not None:
+            from crmhub.config.loader import load_hub
+            from crmhub.golden_record import store
+            from crmhub.pipeline import golden_database
+
+            hub = load_hub(config)
+            settings = hub.config.matching
+            records = store.load_match_input(golden_database(hub.database_url))
+            where = "records staged in the golden-record DB"
+        else:
+            assert csv is not None
+            settings = MatchingSettings()
+            records = pd.read_csv(csv, dtype=str, keep_default_na=False).replace("", None)
+            where = str(csv)
+        if records.empty:
+            console.print(f"no records in {where}: run `crmhub sync` first, or give --csv")
+            return
+        normalized = normalize_frame(
+            records, default_region=settings.default_region, dayfirst=settings.dayfirst
+        )
+        report = blocking_report(normalized, settings.blocking, settings.max_block_size, top=top)
+    _print_blocking(report, where)
+
+
+def _print_blocking(report: Any, where: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"blocking on {report.records:,} {where}", title_justify="left")
+    table.add_column("rule", overflow="fold")
+    for column in ("pairs alone", "new pairs", "largest block", "blocks left out"):
+        table.add_column(column, justify="right")
+    for row in report.rules.itertuples():
+        table.add_row(
+            row.rule,
+            f"{row.pairs:,}",
+            f"{getattr(row, 'new_pairs', 0):,}",
+            f"{row.largest_block:,}",
+            f"{row.capped_blocks:,}" if row.capped_blocks else "-",
+        )
+    console.print(table)
+    if "new_pairs" in report.rules:
+        console.print(f"{int(report.rules['new_pairs'].sum()):,} candidate pairs in all")
+    for label, blocks in report.largest.items():
+        if blocks.empty:
+            continue
+        keys = [c for c in blocks.columns if c != "records"]
+        shown = ", ".join(
+            f"{int(b.records)} x ({', '.join(str(getattr(b, k)) for k in keys)})"
+            for b in blocks.itertuples()
+        )
+        console.print(f"  {label}: {shown}", highlight=False, soft_wrap=True)
+    if report.max_block_size and report.rules["capped_blocks"].any():
+        console.print(
+            f"blocks larger than max_block_size={report.max_block_size} are left out of their "
+            "rule (other rules may still pair those records); tighten the rule or raise the cap",
             highlight=False,
         )
 

@@ -108,3 +108,23 @@ def test_connectors_lists_every_installed_kind_with_capabilities() -> None:
         assert any(line.split("│")[1].strip() == kind for line in lines if "│" in line), kind
     sql_row = next(line for line in lines if "crmhub.connectors.sql" in line)
     assert sql_row.count("yes") >= 3  # read, incremental, write
+
+
+def test_blocking_shows_pairs_per_rule_for_a_csv(tmp_path: Path) -> None:
+    data = tmp_path / "people.csv"
+    data.write_text(
+        "first_name,last_name,email\nAnn,Lee,ann@x.com\nAnn,Lee,ann@x.com\nBo,Ng,\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["blocking", "--csv", str(data)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "blocking on 3" in result.output
+    email_row = next(line for line in result.output.splitlines() if line.startswith("│ email "))
+    assert [cell.strip() for cell in email_row.split("│")[2:4]] == ["1", "1"]
+    assert "email: 2 x (ann@x.com)" in result.output
+
+
+def test_blocking_needs_a_hub_or_a_csv() -> None:
+    result = runner.invoke(app, ["blocking"])
+    assert result.exit_code == 2
+    assert "give hub.yaml or --csv FILE" in result.output

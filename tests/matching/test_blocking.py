@@ -125,3 +125,29 @@ def test_count_pairs_and_largest_blocks() -> None:
     assert counts["largest_block"].tolist() == [3, 3]
     top = largest_blocks(keys, ["postal_code"], n=1)
     assert top.iloc[0].to_dict() == {"postal_code": "10001", "records": 3}
+
+
+def test_blocking_report_counts_pairs_and_shows_the_biggest_blocks() -> None:
+    from crmhub.matching.blocking import blocking_report
+    from crmhub.matching.normalize import normalize_frame
+
+    records = pd.DataFrame(
+        {
+            "first_name": ["Ann", "Ann", "Ann", "Bo", "Bo"],
+            "last_name": ["Lee", "Lee", "Lee", "Ng", "Ng"],
+            "postal_code": ["10115", "10115", "10115", "10115", "20095"],
+        }
+    )
+    rules = [["first_name_canon", "last_name"], ["postal_code"]]
+    report = blocking_report(normalize_frame(records), rules, max_block_size=3, top=1)
+    rows = report.rules.set_index("rule")
+    assert rows.loc["first_name_canon+last_name", "pairs"] == 3 + 1
+    assert rows.loc["postal_code", "largest_block"] == 4
+    assert rows.loc["postal_code", "capped_blocks"] == 1  # four records share 10115 > 3
+    assert rows.loc["postal_code", "new_pairs"] == 6 - 3  # Ann/Lee pairs came first
+    biggest = report.largest["first_name_canon+last_name"]
+    assert biggest.iloc[0].to_dict() == {
+        "first_name_canon": "ann",
+        "last_name": "lee",
+        "records": 3,
+    }

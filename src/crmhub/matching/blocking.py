@@ -186,3 +186,40 @@ def largest_blocks(keys: pd.DataFrame, rule: Sequence[str], n: int = 10) -> pd.D
     frame = keys.loc[codes >= 0, list(rule)]
     sizes = frame.groupby(list(rule), dropna=True).size().rename("records")
     return sizes.sort_values(ascending=False).head(n).reset_index()
+
+
+@dataclass(frozen=True)
+class BlockingReport:
+    """What the blocking rules do to a set of records, before anything is compared."""
+
+    records: int
+    rules: pd.DataFrame
+    """Per rule: pairs (alone), new_pairs (after earlier rules), largest_block, capped_blocks."""
+    largest: dict[str, pd.DataFrame]
+    """Per rule label: its biggest blocks with their key values."""
+    max_block_size: int | None
+
+
+def blocking_report(
+    normalized: pd.DataFrame,
+    rules: Sequence[Sequence[str]],
+    max_block_size: int | None,
+    *,
+    top: int = 5,
+) -> BlockingReport:
+    """Candidate pairs per rule and the biggest blocks, for `crmhub blocking` to show.
+
+    Args:
+        normalized: records after `normalize.normalize_frame`.
+        top: how many of each rule's biggest blocks to list.
+    """
+    keys = derive_keys(normalized)
+    counts = count_pairs(keys, rules)
+    capped = []
+    for rule in rules:
+        codes = block_codes(keys, rule)
+        sizes = np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(0, np.int64)
+        capped.append(int((sizes > max_block_size).sum()) if max_block_size else 0)
+    counts["capped_blocks"] = capped
+    largest = {rule_label(rule): largest_blocks(keys, rule, top) for rule in rules}
+    return BlockingReport(len(normalized), counts, largest, max_block_size)
