@@ -1,4 +1,5 @@
-"""The `crmhub` command: demo, sync, check, serve, dedupe, blocking, connectors, schema, db.
+"""The `crmhub` command: demo, sync, check, serve, dedupe, blocking, explain, connectors, schema,
+db.
 
 Every command turns crmhub's own errors into one readable line (or one line per config problem)
 and an exit code; a traceback means a bug.
@@ -216,6 +217,42 @@ def _print_blocking(report: Any, where: str) -> None:
             "rule (other rules may still pair those records); tighten the rule or raise the cap",
             highlight=False,
         )
+
+
+@app.command()
+def explain(
+    config: ConfigArg,
+    left: Annotated[str, typer.Argument(help="One record as source:source_id, e.g. sales:5516.")],
+    right: Annotated[str, typer.Argument(help="The other record, e.g. accounting:ACC-001361.")],
+    svg: Annotated[
+        Path | None, typer.Option("--svg", help="Also write the waterfall chart to this file.")
+    ] = None,
+) -> None:
+    """Why two records were linked: each comparison's level and weight, and the total."""
+    from rich.table import Table
+
+    from crmhub.config.loader import load_hub
+    from crmhub.matching.explain import explain_pair, waterfall_svg
+    from crmhub.pipeline import golden_database
+
+    with _friendly_errors():
+        hub = load_hub(config)
+        found = explain_pair(golden_database(hub.database_url), left, right)
+    table = Table(
+        title=f"{left} vs {right} (run {found.run_id}, found by {found.rule or '-'})",
+        title_justify="left",
+    )
+    table.add_column("comparison")
+    table.add_column("level")
+    table.add_column("weight", justify="right")
+    for step in found.steps:
+        table.add_row(step.label, step.level, f"{step.weight:+.2f}")
+    table.add_row("[bold]total[/bold]", "", f"[bold]{found.total:+.2f}[/bold]")
+    console.print(table)
+    console.print(f"match probability {found.probability:.4f}: {found.decision}", highlight=False)
+    if svg is not None:
+        svg.write_text(waterfall_svg(found), encoding="utf-8")
+        console.print(f"wrote {svg}")
 
 
 @app.command()

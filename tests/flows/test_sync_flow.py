@@ -116,3 +116,45 @@ def test_run_publishes_summary_artifacts(synced_twice: dict) -> None:
     assert kinds == {"sync-summary": "markdown", "sync-sources": "table"}
     report = next(a for a in artifacts if a.key == "sync-summary")
     assert "accounting" in str(report.data) and "Golden records" in str(report.data)
+
+
+def test_explain_a_merged_pair_as_text_and_waterfall(synced_twice: dict, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from typer.testing import CliRunner
+
+    from crmhub.cli import app
+    from crmhub.errors import CrmhubError
+    from crmhub.matching.explain import explain_pair, waterfall_svg
+
+    db = synced_twice["db"]
+    pair = read_table(
+        db,
+        "SELECT l.source || ':' || l.source_id AS a, r.source || ':' || r.source_id AS b, "
+        "m.weight FROM match_evidence m JOIN source_record l ON l.id = m.left_id "
+        "JOIN source_record r ON r.id = m.right_id WHERE m.decision = 'match' LIMIT 1",
+    ).iloc[0]
+    engine = sa.create_engine(f"sqlite:///{db}")
+    found = explain_pair(engine, pair["b"], pair["a"])  # either order
+    assert found.decision == "match"
+    assert found.total == pytest.approx(pair["weight"])
+    assert sum(step.weight for step in found.steps) == pytest.approx(found.total)
+    assert found.steps[0].label == "prior"
+    assert {s.label for s in found.steps[1:]} >= {"first_name", "last_name"}
+    svg = ET.fromstring(waterfall_svg(found))
+    assert svg.tag.endswith("svg") and len(svg.findall("{*}rect")) >= 2
+    with pytest.raises(CrmhubError, match="not in the golden-record DB"):
+        explain_pair(engine, "sales:no-such-id", pair["a"])
+    with pytest.raises(CrmhubError, match="source:source_id"):
+        explain_pair(engine, "sales", pair["a"])
+
+    out = tmp_path / "why.svg"
+    config = synced_twice["root"] / "hub.yaml"
+    result = CliRunner().invoke(
+        app,
+        ["explain", str(config), pair["a"], pair["b"], "--svg", str(out)],
+        env={"COLUMNS": "120"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "total" in result.output and "match probability" in result.output
+    assert out.read_text().startswith("<svg")
