@@ -122,12 +122,16 @@ def dedupe(
         typer.Argument(help="CSV with canonical column names.", exists=True, dir_okay=False),
     ],
     out: Annotated[Path, typer.Option("--out", help="Where to write key columns + cluster_id.")],
+    model_out: Annotated[
+        Path | None,
+        typer.Option("--model-out", help="Also save the learnt match model as JSON here."),
+    ] = None,
 ) -> None:
     """Deduplicate one CSV without any config; every row gets its cluster's golden id."""
     from crmhub.matching.dedupe import dedupe_csv
 
     with _friendly_errors():
-        summary = dedupe_csv(input_csv, out)
+        summary = dedupe_csv(input_csv, out, model_path=model_out)
         console.print(
             f"{summary.rows} rows -> {summary.clusters} clusters "
             f"({summary.duplicate_rows} duplicate rows, {summary.match_pairs} matched pairs, "

@@ -146,3 +146,25 @@ def test_same_file_gives_same_ids(tmp_path: Path) -> None:
     second = pd.read_csv(tmp_path / "b_out.csv", dtype=str).set_index(["source", "source_id"])
     agree = (first["cluster_id"] == second.loc[first.index, "cluster_id"]).mean()
     assert agree > 0.99  # row order may move a borderline pair, never the bulk
+
+
+def test_the_learnt_model_is_saved_as_json_and_loads_back(tmp_path: Path) -> None:
+    import json
+
+    from crmhub.matching.engine import match_records
+    from crmhub.matching.scoring import MatchModel, score_levels
+
+    data = generate_customers(1500, seed=11).drop(columns=["entity_id"])
+    data.to_csv(tmp_path / "in.csv", index=False)
+    dedupe_csv(tmp_path / "in.csv", tmp_path / "out.csv", model_path=tmp_path / "model.json")
+    text = (tmp_path / "model.json").read_text()
+    saved = json.loads(text)  # plain JSON: readable and diffable, no pickle
+    assert saved["format"] == "crmhub-match-model/1"
+    assert {c["kind"] for c in saved["comparisons"]} >= {"name", "email", "date"}
+    model = MatchModel.from_dict(saved)
+    fitted = match_records(data.assign(record_id=np.arange(len(data)))).model
+    assert model.describe().equals(fitted.describe())
+    levels = np.zeros((3, len(model.comparisons)), dtype=np.int64)
+    assert np.allclose(score_levels(levels, model), score_levels(levels, fitted))
+    with pytest.raises(ValueError, match="not a crmhub match model"):
+        MatchModel.from_dict({"format": "pickle"})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -362,3 +363,19 @@ def compare_pairs(
     for k, comparison in enumerate(comparisons):
         out[:, k] = comparison.compute(pairs)
     return out
+
+
+def comparison_kind(comparison: Comparison) -> str:
+    """The `kind:` that declares `comparison`'s class (for saving a model)."""
+    for kind, cls in _KINDS.items():
+        if type(comparison) is cls:
+            return kind
+    raise ValueError(f"no kind for {type(comparison).__name__}")
+
+
+def comparison_of_kind(kind: str, settings: dict[str, Any]) -> Comparison:
+    """The comparison a saved model describes: its kind and its dataclass fields."""
+    if kind not in _KINDS:
+        raise ValueError(f"unknown comparison kind {kind!r}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    return _KINDS[kind](**values)

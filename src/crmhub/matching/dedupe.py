@@ -10,6 +10,7 @@ always yields the same ids and a golden-record store built later agrees with the
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -108,9 +109,16 @@ def cluster_golden_ids(cluster: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 
 def dedupe_csv(
-    input_path: str | Path, output_path: str | Path, settings: MatchingSettings | None = None
+    input_path: str | Path,
+    output_path: str | Path,
+    settings: MatchingSettings | None = None,
+    *,
+    model_path: str | Path | None = None,
 ) -> DedupeSummary:
     """Deduplicate a CSV of customer records into `output_path` (key columns + cluster_id).
+
+    `model_path`, when given, receives the learnt model (m, u and priors per blocking rule) as
+    readable JSON (`MatchModel.to_dict`).
 
     Raises:
         FileNotFoundError: the input does not exist.
@@ -126,6 +134,8 @@ def dedupe_csv(
         )
     out, result = dedupe_frame(frame, settings)
     out.to_csv(output_path, index=False)
+    if model_path is not None:
+        Path(model_path).write_text(json.dumps(result.model.to_dict(), indent=1) + "\n")
     sizes = out["cluster_id"].map(out["cluster_id"].value_counts())
     decisions = result.pairs["decision"].value_counts()
     summary = DedupeSummary(

@@ -27,9 +27,11 @@ a few thousand rows of arithmetic per iteration.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +48,9 @@ _SHRINKAGE = 20.0
 """How many pairs' worth of the random-pair u each rule's u estimate starts from."""
 
 _MIN_PRIOR, _MAX_PRIOR = 1e-6, 0.999
+
+MODEL_FORMAT = "crmhub-match-model/1"
+"""Tag of a saved model's JSON, so a file of another kind is refused, not misread."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,63 @@ class MatchModel:
                 weights[self.ignored[:, k], :] = 0.0
             out.append(weights)
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as plain JSON-able data: readable, diffable, and never a pickle."""
+        from crmhub.matching.comparisons import comparison_kind
+
+        return {
+            "format": MODEL_FORMAT,
+            "strata": list(self.strata),
+            "prior": self.prior.tolist(),
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "comparisons": [
+                {
+                    "kind": comparison_kind(comparison),
+                    "settings": dataclasses.asdict(comparison),
+                    "levels": list(comparison.levels),
+                    "m": self.m[k].tolist(),
+                    "u": self.u[k].tolist(),
+                    "ignored_in": [
+                        self.strata[s]
+                        for s in range(len(self.strata))
+                        if self.ignored is not None and self.ignored[s, k]
+                    ],
+                }
+                for k, comparison in enumerate(self.comparisons)
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatchModel:
+        """A model saved by `to_dict`; a file of another format or shape is refused."""
+        from crmhub.matching.comparisons import comparison_of_kind
+
+        if data.get("format") != MODEL_FORMAT:
+            raise ValueError(f"not a crmhub match model (format {data.get('format')!r})")
+        strata = tuple(data["strata"])
+        comparisons, m, u = [], [], []
+        ignored = np.zeros((len(strata), len(data["comparisons"])), dtype=bool)
+        for k, item in enumerate(data["comparisons"]):
+            comparison = comparison_of_kind(item["kind"], item["settings"])
+            if list(comparison.levels) != item["levels"]:
+                raise ValueError(f"comparison {comparison.label!r}: levels do not match")
+            comparisons.append(comparison)
+            m.append(np.asarray(item["m"], dtype=np.float64))
+            u.append(np.asarray(item["u"], dtype=np.float64))
+            for stratum in item.get("ignored_in", []):
+                ignored[strata.index(stratum), k] = True
+        return cls(
+            tuple(comparisons),
+            strata,
+            tuple(m),
+            tuple(u),
+            np.asarray(data["prior"], dtype=np.float64),
+            int(data["iterations"]),
+            bool(data["converged"]),
+            ignored,
+        )
 
     def describe(self) -> pd.DataFrame:
         """One row per stratum, comparison and level with m, u and weight: what was learnt."""
