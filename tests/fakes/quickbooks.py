@@ -255,28 +255,20 @@ class QuickBooksFake:
         return Response(200, body)
 
     def _post_customer(self, request: Request) -> Response:
-        requestid = request.param("requestid")
-        if requestid and requestid in self._requestids:
-            self.replays += 1
-            return self._requestids[requestid]
-        if self.before_post is not None:
-            self.before_post()
-        response = self._apply(request.body)
-        if requestid:
-            self._requestids[requestid] = response
-        if self.lose_answers > 0:
-            self.lose_answers -= 1
-            return Response(503, {"error": "answer lost"})
-        return response
+        return self._once_per_requestid(request, self._apply)
 
     def _post_batch(self, request: Request) -> Response:
+        return self._once_per_requestid(request, self._apply_batch)
+
+    def _once_per_requestid(self, request: Request, apply: Callable[[Any], Response]) -> Response:
+        """Apply a POST body once per `requestid`; a repeat gets the first answer again."""
         requestid = request.param("requestid")
         if requestid and requestid in self._requestids:
             self.replays += 1
             return self._requestids[requestid]
         if self.before_post is not None:
             self.before_post()
-        response = self._apply_batch(request.body)
+        response = apply(request.body)
         if requestid:
             self._requestids[requestid] = response
         if self.lose_answers > 0:

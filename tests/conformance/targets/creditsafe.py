@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.creditsafe import CreditsafeFake, FakeCompany
-from tests.fakes.server import Fault as ServerFault
 
 from crmhub.connectors.base import Connector, Upsert
 from crmhub.connectors.creditsafe import CreditsafeConfig, CreditsafeConnector
@@ -93,9 +92,7 @@ class CreditsafeTarget(ConformanceTarget):
         ]
 
     def inject(self, fault: Fault) -> None:
-        self.fake.inject(
-            ServerFault(fault.status, fault.times, fault.retry_after, fault.body, fault.path_prefix)
-        )
+        self.fake.inject(fault)
 
     def request_times(self) -> list[float]:
         return [r.at for r in list(self.fake.requests)]

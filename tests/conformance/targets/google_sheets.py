@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tests.fakes.google_sheets import FakeSheets, FakeTab, shared_sheets
-from tests.fakes.server import Fault as ServerFault
 
 from crmhub.connectors.base import Connector, Upsert
 from crmhub.connectors.google_sheets import GoogleSheetsConfig, GoogleSheetsConnector
@@ -116,15 +116,7 @@ class GoogleSheetsTarget(ConformanceTarget):
         ]
 
     def inject(self, fault: Fault) -> None:
-        self.fake.server.inject(
-            ServerFault(
-                fault.status,
-                times=fault.times,
-                retry_after=fault.retry_after,
-                body=fault.body,
-                path_prefix=fault.path_prefix or SHEETS_PATHS,
-            )
-        )
+        self.fake.server.inject(replace(fault, path_prefix=fault.path_prefix or SHEETS_PATHS))
 
     def request_times(self) -> list[float]:
         return [r.at for r in self.fake.server.requests if r.path.startswith(SHEETS_PATHS)]

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tests.fakes.hubspot import HubSpotFake
-from tests.fakes.server import Fault as ServerFault
 
 from crmhub.connectors.base import Connector, Upsert
 from crmhub.connectors.hubspot import HubSpotConfig, HubSpotConnector
@@ -96,15 +96,7 @@ class HubSpotTarget(ConformanceTarget):
         ]
 
     def inject(self, fault: Fault) -> None:
-        self.fake.inject(
-            ServerFault(
-                fault.status,
-                times=fault.times,
-                retry_after=fault.retry_after,
-                body=fault.body,
-                path_prefix=fault.path_prefix or CRM_PATHS,
-            )
-        )
+        self.fake.inject(replace(fault, path_prefix=fault.path_prefix or CRM_PATHS))
 
     def request_times(self) -> list[float]:
         return [r.at for r in self.fake.requests if r.path.startswith(CRM_PATHS)]

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tests.fakes.quickbooks import CLIENT_ID, CLIENT_SECRET, TOKEN_PATH, QuickBooksFake
-from tests.fakes.server import Fault as ServerFault
 
 from crmhub.connectors.base import Connector, Upsert
 from crmhub.connectors.quickbooks import QuickBooksConfig, QuickBooksConnector
@@ -106,15 +106,7 @@ class QuickBooksTarget(ConformanceTarget):
         ]
 
     def inject(self, fault: Fault) -> None:
-        self.fake.server.inject(
-            ServerFault(
-                fault.status,
-                times=fault.times,
-                retry_after=fault.retry_after,
-                body=fault.body,
-                path_prefix=fault.path_prefix or self.fake.base,
-            )
-        )
+        self.fake.server.inject(replace(fault, path_prefix=fault.path_prefix or self.fake.base))
 
     def request_times(self) -> list[float]:
         return [r.at for r in self.fake.server.requests if r.path.startswith(self.fake.base)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +24,6 @@ from tests.fakes.rest_api import (
     customer,
     parse_time,
 )
-from tests.fakes.server import Fault as ServerFault
 
 from crmhub.connectors.base import Connector, Upsert
 from crmhub.connectors.rest import RestConfig, RestConnector
@@ -115,15 +115,7 @@ class RestTarget(ConformanceTarget):
         ]
 
     def inject(self, fault: Fault) -> None:
-        self.fake.inject(
-            ServerFault(
-                fault.status,
-                times=fault.times,
-                retry_after=fault.retry_after,
-                body=fault.body,
-                path_prefix=fault.path_prefix or "/customers",
-            )
-        )
+        self.fake.inject(replace(fault, path_prefix=fault.path_prefix or "/customers"))
 
     def request_times(self) -> list[float]:
         return [r.at for r in self.fake.requests if r.path.startswith("/customers")]

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.server import Fault as ServerFault
 from tests.fakes.xero import CLIENT_ID, XeroFake, shared_xero
 
 from crmhub.connectors.base import Connector, Upsert
@@ -98,9 +97,7 @@ class XeroTarget(ConformanceTarget):
         ]
 
     def inject(self, fault: Fault) -> None:
-        self.fake.api.inject(
-            ServerFault(fault.status, fault.times, fault.retry_after, fault.body, fault.path_prefix)
-        )
+        self.fake.api.inject(fault)
 
     def request_times(self) -> list[float]:
         return [r.at for r in list(self.fake.api.requests)]
