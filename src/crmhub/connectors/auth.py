@@ -234,10 +234,13 @@ class OAuth2RefreshToken(TokenAuth):
         refresh_token_file: Path | None = None,
         source: str | None = None,
         client_auth: Literal["basic", "body"] = "basic",
+        rotates: bool = True,
     ) -> None:
         super().__init__(source=source, client_auth=client_auth)
         self.token_url, self.client_id = token_url, client_id
         self._secret, self._refresh_token = client_secret, refresh_token
+        self.rotates = rotates
+        """False for vendors that keep the refresh token valid: a lost answer may be retried."""
         self._file = refresh_token_file
         self._old_refresh_tokens: list[str] = []
 
@@ -253,7 +256,7 @@ class OAuth2RefreshToken(TokenAuth):
             self._adopt_saved()
             data = {"grant_type": "refresh_token", "refresh_token": self._refresh_token}
             body = self.post_token_request(
-                self.token_url, data, (self.client_id, self._secret), idempotent=False
+                self.token_url, data, (self.client_id, self._secret), idempotent=not self.rotates
             )
             rotated = body.get("refresh_token")
             if rotated and rotated != self._refresh_token:

@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from crmhub.connectors.auth import AuthBase, BearerConfig, OAuth2RefreshTokenConfig
+from crmhub.connectors.auth import (
+    AuthBase,
+    BearerConfig,
+    OAuth2RefreshToken,
+    OAuth2RefreshTokenConfig,
+    _resolve,
+)
 from crmhub.connectors.base import ConnectorConfig
 from crmhub.connectors.hubspot.streams import READ_ONLY_PROPERTIES, STREAMS
 
@@ -35,11 +41,20 @@ class HubSpotOAuthConfig(OAuth2RefreshTokenConfig):
     """
 
     token_url: str = HUBSPOT_TOKEN_URL
+    client_auth: Literal["basic", "body"] = "body"
 
     def build(self, *, source: str | None = None) -> AuthBase:
-        from crmhub.connectors.hubspot.oauth import HubSpotRefreshToken
-
-        return HubSpotRefreshToken.from_config(self, source=source)
+        # HubSpot keeps a refresh token valid after a grant, so a lost answer may be retried
+        return OAuth2RefreshToken(
+            self.token_url,
+            self.client_id,
+            _resolve(self.client_secret, source),
+            _resolve(self.refresh_token, source),
+            refresh_token_file=self.refresh_token.file,
+            source=source,
+            client_auth=self.client_auth,
+            rotates=False,
+        )
 
 
 HubSpotAuthConfig = Annotated[BearerConfig | HubSpotOAuthConfig, Field(discriminator="type")]
