@@ -217,8 +217,9 @@ def _print_blocking(report: Any, where: str) -> None:
         console.print(f"  {label}: {shown}", highlight=False, soft_wrap=True)
     if report.max_block_size and report.rules["capped_blocks"].any():
         console.print(
-            f"blocks larger than max_block_size={report.max_block_size} are left out of their "
-            "rule (other rules may still pair those records); tighten the rule or raise the cap",
+            f"blocks larger than their rule's cap (max_block_size={report.max_block_size} unless "
+            "the rule sets its own) are left out of that rule (other rules may still pair those "
+            "records); tighten the rule or raise the cap",
             highlight=False,
         )
 

@@ -136,18 +136,42 @@ def test_blocking_report_counts_pairs_and_shows_the_biggest_blocks() -> None:
             "first_name": ["Ann", "Ann", "Ann", "Bo", "Bo"],
             "last_name": ["Lee", "Lee", "Lee", "Ng", "Ng"],
             "postal_code": ["10115", "10115", "10115", "10115", "20095"],
+            "city": ["Berlin"] * 5,
         }
     )
-    rules = [["first_name_canon", "last_name"], ["postal_code"]]
+    from crmhub.matching.settings import BlockingRule
+
+    rules = [
+        ["first_name_canon", "last_name"],
+        ["postal_code"],
+        BlockingRule(keys=("city", "postal_code"), max_block_size=4),
+    ]
     report = blocking_report(normalize_frame(records), rules, max_block_size=3, top=1)
     rows = report.rules.set_index("rule")
     assert rows.loc["first_name_canon+last_name", "pairs"] == 3 + 1
     assert rows.loc["postal_code", "largest_block"] == 4
     assert rows.loc["postal_code", "capped_blocks"] == 1  # four records share 10115 > 3
-    assert rows.loc["postal_code", "new_pairs"] == 6 - 3  # Ann/Lee pairs came first
+    assert rows.loc["postal_code", "pairs"] == rows.loc["postal_code", "new_pairs"] == 0
+    own_cap = rows.loc["city+postal_code"]  # the same block under the rule's own cap
+    assert (own_cap["pairs"], own_cap["new_pairs"], own_cap["capped_blocks"]) == (6, 6 - 3, 0)
     biggest = report.largest["first_name_canon+last_name"]
     assert biggest.iloc[0].to_dict() == {
         "first_name_canon": "ann",
         "last_name": "lee",
         "records": 3,
     }
+
+
+def test_record_codes_find_the_same_pairs_as_key_text() -> None:
+    """Blocking on per-value codes (the engine's path) equals blocking on derived key text."""
+    from crmhub.demo_data import generate_customers
+    from crmhub.matching.record_values import RecordValues
+    from crmhub.matching.settings import BLOCKING_KEYS, MatchingSettings
+
+    normalized = normalize_frame(generate_customers(4000, seed=5).reset_index(drop=True))
+    rules = [*MatchingSettings().blocking, *([key] for key in BLOCKING_KEYS)]
+    by_text = generate_pairs(derive_keys(normalized), rules, max_block_size=50)
+    by_code = generate_pairs(RecordValues(normalized), rules, max_block_size=50)
+    assert len(by_code) > 1000
+    assert as_set(by_code.left, by_code.right) == as_set(by_text.left, by_text.right)
+    assert np.array_equal(by_code.rule, by_text.rule)

@@ -77,13 +77,14 @@ def test_em_on_generated_customers_is_sensible(learnt: object) -> None:
     assert email.loc[("email", "exact"), "m"] > 0.9
     assert email.loc[("birth_date", "exact"), "weight"] > 2
     assert email.loc[("first_name", "else"), "weight"] < -3
-    # relatives found through the household rule share the address: a weak signal there,
-    # while a different birth date is strong evidence against
-    household = table[table.rule == "last_name_prefix+postal_code"].set_index(
-        ["comparison", "level"]
-    )
-    assert household.loc[("birth_date", "else"), "weight"] < -3
+    # relatives found through the address rule share the address: a different first name is
+    # strong evidence against there; near-namesakes in one postcode differ in birth date
+    household = table[table.rule == "street+postal_code"].set_index(["comparison", "level"])
     assert household.loc[("first_name", "else"), "weight"] < -3
+    neighbours = table[table.rule == "first_name_prefix+last_name_prefix+postal_code"]
+    neighbours = neighbours.set_index(["comparison", "level"])
+    assert neighbours.loc[("birth_date", "else"), "weight"] < -3
+    assert neighbours.loc[("birth_date", "exact"), "weight"] > 3
 
 
 def test_exact_agreement_never_counts_against_and_disagreement_never_for() -> None:

@@ -17,11 +17,15 @@ import numpy as np
 import pandas as pd
 
 from crmhub.matching.normalize import canonical_first_name
-from crmhub.matching.settings import rule_label
+from crmhub.matching.record_values import RecordValues
+from crmhub.matching.settings import BlockingRule, rule_cap, rule_keys, rule_label
 
 logger = logging.getLogger(__name__)
 
 _PREFIX_CHARS = 3
+
+AnyRule = Sequence[str] | BlockingRule
+"""A blocking rule as a list of keys or as a `BlockingRule` with its own cap."""
 
 
 def derive_keys(normalized: pd.DataFrame) -> pd.DataFrame:
@@ -49,14 +53,54 @@ def _sorted_pair(first: pd.Series, last: pd.Series) -> pd.Series:
     return pd.Series(out, index=first.index, dtype=object)
 
 
-def block_codes(keys: pd.DataFrame, rule: Sequence[str]) -> np.ndarray:
-    """One int64 block code per record for an AND rule; -1 where any key is missing."""
+DERIVED_KEY_SOURCES: dict[str, tuple[str, str]] = {
+    "first_name_canon": ("first_name", "canonical"),
+    "first_name_prefix": ("first_name", "canonical_first3"),
+    "last_name_prefix": ("last_name", "first3"),
+    "birth_year": ("birth_date", "year"),
+    "email_user": ("email", "email_user"),
+    "phone_last7": ("phone", "last7"),
+}
+"""(column, `record_values.TRANSFORMS` entry) of each derived key; the same derivations
+`derive_keys` writes out as text, computed once per distinct value instead."""
+
+
+def key_codes(values: RecordValues, key: str) -> np.ndarray:
+    """int64 code per record of one blocking key (identity field or derived key), -1 = missing."""
+    if key == "name_sorted":
+        return _sorted_pair_codes(values)
+    column, transform = DERIVED_KEY_SOURCES.get(key, (key, ""))
+    return values.codes(column, transform)
+
+
+def _sorted_pair_codes(values: RecordValues) -> np.ndarray:
+    """Code of the unordered pair {canonical first name, last name}: equal when swapped."""
+    first_codes, first = values.factor("first_name", "canonical")
+    last_codes, last = values.factor("last_name")
+    shared, vocabulary = pd.factorize(np.concatenate([first, last]))
+    a = np.append(shared[: len(first)], -1)[first_codes].astype(np.int64)
+    b = np.append(shared[len(first) :], -1)[last_codes].astype(np.int64)
+    width = np.int64(len(vocabulary) + 1)
+    return np.where((a >= 0) & (b >= 0), np.minimum(a, b) * width + np.maximum(a, b), -1)
+
+
+def block_codes(keys: pd.DataFrame | RecordValues, rule: AnyRule) -> np.ndarray:
+    """One int64 block code per record for an AND rule; -1 where any key is missing.
+
+    `keys` is either `derive_keys` output (text columns) or the run's `RecordValues`, whose
+    per-value codes make this a few integer operations per key.
+    """
     combined = np.zeros(len(keys), dtype=np.int64)
     missing = np.zeros(len(keys), dtype=bool)
-    for key in rule:
-        codes, uniques = pd.factorize(keys[key], use_na_sentinel=True)
+    for key in rule_keys(rule):
+        if isinstance(keys, RecordValues):
+            codes = key_codes(keys, key)
+            width = int(codes.max(initial=-1)) + 2
+        else:
+            codes, uniques = pd.factorize(keys[key], use_na_sentinel=True)
+            width = len(uniques) + 1
         missing |= codes < 0
-        combined = combined * (len(uniques) + 1) + codes
+        combined = combined * width + codes
         combined, _ = pd.factorize(combined)
     combined = combined.astype(np.int64)
     combined[missing] = -1
@@ -77,9 +121,15 @@ class CandidatePairs:
 
 
 def pairs_in_blocks(
-    codes: np.ndarray, max_block_size: int | None = None, label: str = ""
+    codes: np.ndarray,
+    max_block_size: int | None = None,
+    label: str = "",
+    *,
+    cap_level: int = logging.WARNING,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """All pairs of positions sharing a block code (>= 0); oversized blocks left out, warned."""
+    """All pairs of positions sharing a block code (>= 0); oversized blocks left out and logged
+    at `cap_level` (a warning for the global cap: a junk value; info for a rule's own cap,
+    which is there on purpose)."""
     positions = np.flatnonzero(codes >= 0)
     order = positions[np.argsort(codes[positions], kind="stable")]
     sorted_codes = codes[order]
@@ -89,7 +139,8 @@ def pairs_in_blocks(
     sizes = np.diff(np.r_[starts, len(order)])
     if max_block_size is not None and (sizes > max_block_size).any():
         big = sizes > max_block_size
-        logger.warning(
+        logger.log(
+            cap_level,
             "blocking rule %s: %d block(s) larger than max_block_size=%d (largest %d records) "
             "left out of this rule",
             label,
@@ -133,14 +184,26 @@ def _contains(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
 
 def generate_pairs(
-    keys: pd.DataFrame, rules: Sequence[Sequence[str]], max_block_size: int | None = None
+    keys: pd.DataFrame | RecordValues,
+    rules: Sequence[AnyRule],
+    max_block_size: int | None = None,
 ) -> CandidatePairs:
-    """Candidate pairs of the OR of `rules`; each pair once, under the first rule that finds it."""
+    """Candidate pairs of the OR of `rules`; each pair once, under the first rule that finds it.
+
+    A block larger than its rule's cap (`rule_cap`: its own, else `max_block_size`) is left out.
+    """
     n = len(keys)
     seen = np.empty(0, dtype=np.int64)
     lefts, rights, rule_ids = [], [], []
     for index, rule in enumerate(rules):
-        left, right = pairs_in_blocks(block_codes(keys, rule), max_block_size, rule_label(rule))
+        codes = block_codes(keys, rule)
+        own_cap = isinstance(rule, BlockingRule) and rule.max_block_size is not None
+        left, right = pairs_in_blocks(
+            codes,
+            rule_cap(rule, max_block_size),
+            rule_label(rule),
+            cap_level=logging.INFO if own_cap else logging.WARNING,
+        )
         code = _sorted_unique(left.astype(np.int64) * n + right)
         code = code[~_contains(seen, code)]
         seen = np.sort(np.concatenate([seen, code]), kind="stable")
@@ -156,35 +219,48 @@ def generate_pairs(
     )
 
 
-def count_pairs(keys: pd.DataFrame, rules: Sequence[Sequence[str]]) -> pd.DataFrame:
-    """Per rule: pairs it would produce alone, new pairs after earlier rules, largest block.
+def _block_sizes(keys: pd.DataFrame | RecordValues, rule: AnyRule) -> np.ndarray:
+    codes = block_codes(keys, rule)
+    return np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(1, np.int64)
+
+
+def count_pairs(
+    keys: pd.DataFrame | RecordValues,
+    rules: Sequence[AnyRule],
+    max_block_size: int | None = None,
+) -> pd.DataFrame:
+    """Per rule: pairs it would produce alone (within its cap), new pairs after earlier rules,
+    largest block and how many blocks its cap leaves out.
 
     Cheap enough to run before a match (no pairs are materialised for the "alone" count), so an
     exploding rule is seen before it costs anything.
     """
     rows = []
     for rule in rules:
-        codes = block_codes(keys, rule)
-        sizes = np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(1, np.int64)
+        sizes = _block_sizes(keys, rule)
+        cap = rule_cap(rule, max_block_size)
+        kept = sizes[sizes <= cap] if cap else sizes
         rows.append(
             {
                 "rule": rule_label(rule),
-                "pairs": int((sizes * (sizes - 1) // 2).sum()),
+                "pairs": int((kept * (kept - 1) // 2).sum()),
                 "largest_block": int(sizes.max()),
+                "capped_blocks": int(len(sizes) - len(kept)),
             }
         )
-    out = pd.DataFrame(rows, columns=["rule", "pairs", "largest_block"])
+    out = pd.DataFrame(rows, columns=["rule", "pairs", "largest_block", "capped_blocks"])
     if len(out) and out["pairs"].sum() < 50_000_000:
-        found = generate_pairs(keys, rules)
-        out["new_pairs"] = np.bincount(found.rule, minlength=len(rules))
+        found = generate_pairs(keys, rules, max_block_size)
+        out.insert(2, "new_pairs", np.bincount(found.rule, minlength=len(rules)))
     return out
 
 
-def largest_blocks(keys: pd.DataFrame, rule: Sequence[str], n: int = 10) -> pd.DataFrame:
+def largest_blocks(keys: pd.DataFrame, rule: AnyRule, n: int = 10) -> pd.DataFrame:
     """The `n` biggest blocks of one rule with their key values: where a rule explodes."""
+    columns = list(rule_keys(rule))
     codes = block_codes(keys, rule)
-    frame = keys.loc[codes >= 0, list(rule)]
-    sizes = frame.groupby(list(rule), dropna=True).size().rename("records")
+    frame = keys.loc[codes >= 0, columns]
+    sizes = frame.groupby(columns, dropna=True).size().rename("records")
     return sizes.sort_values(ascending=False).head(n).reset_index()
 
 
@@ -202,7 +278,7 @@ class BlockingReport:
 
 def blocking_report(
     normalized: pd.DataFrame,
-    rules: Sequence[Sequence[str]],
+    rules: Sequence[AnyRule],
     max_block_size: int | None,
     *,
     top: int = 5,
@@ -214,12 +290,6 @@ def blocking_report(
         top: how many of each rule's biggest blocks to list.
     """
     keys = derive_keys(normalized)
-    counts = count_pairs(keys, rules)
-    capped = []
-    for rule in rules:
-        codes = block_codes(keys, rule)
-        sizes = np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(0, np.int64)
-        capped.append(int((sizes > max_block_size).sum()) if max_block_size else 0)
-    counts["capped_blocks"] = capped
+    counts = count_pairs(keys, rules, max_block_size)
     largest = {rule_label(rule): largest_blocks(keys, rule, top) for rule in rules}
     return BlockingReport(len(normalized), counts, largest, max_block_size)

@@ -4,10 +4,9 @@ A comparison turns the two values of every candidate pair into one level index. 
 always ``null`` (a value is missing: no evidence either way) and the last level is ``else``
 (values disagree); in between, the first level whose condition holds wins, strongest first.
 Each class computes all pairs at once. Equality levels compare integer codes (each distinct
-value, or derived value such as the e-mail user, is coded once per record), so they cost an
-integer gather per pair; fuzzy levels run `rapidfuzz.process.cpdist` over the aligned value
-arrays of the still-undecided pairs only, and a score is computed once per pair and reused by
-every threshold.
+value, or derived value such as the e-mail user, is coded once; `record_values`), so they cost an
+integer gather per pair; fuzzy levels run `rapidfuzz.process.cpdist` on the still-undecided
+pairs only, once per distinct pair of values, and a score is reused by every threshold.
 
 The YAML ``kind:`` of a `ComparisonSpec` maps 1:1 onto a class here (`compile_comparisons`).
 """
@@ -20,99 +19,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import process
-from rapidfuzz.distance import JaroWinkler, Levenshtein
 
-from crmhub.matching.normalize import NICKNAMES
+from crmhub.matching.record_values import PairValues, RecordValues
 from crmhub.matching.settings import ComparisonSpec
 
-TRANSFORMS: dict[str, Callable[[pd.Series], pd.Series]] = {
-    "email_user": lambda v: v.str.split("@").str[0],
-    "last7": lambda v: v.str[-7:],
-    "first3": lambda v: v.str[:3],
-    "year": lambda v: v.str[:4],
-    "day_month_swapped": lambda v: v.str[:4] + "-" + v.str[8:10] + "-" + v.str[5:7],
-    "house_number": lambda v: v.str.extract(r"(\d+)", expand=False),
-    "nickname": lambda v: v.map(lambda x: NICKNAMES.get(x, x) if isinstance(x, str) else None),
-}
-"""Record-level derivations some levels compare on, by name."""
-
-_SCORERS: dict[str, Callable[..., float]] = {
-    "jaro_winkler": JaroWinkler.normalized_similarity,
-    "levenshtein": Levenshtein.distance,
-}
-
-
-class RecordValues:
-    """Normalised records with per-record derived values and integer codes, built on first use.
-
-    Shared by every pair set compared against the same records (the random u sample and the
-    candidates), so each derivation runs once per record, never once per pair.
-    """
-
-    def __init__(self, normalized: pd.DataFrame) -> None:
-        self.frame = normalized
-        self._values: dict[tuple[str, str], np.ndarray] = {}
-        self._codes: dict[tuple[str, str], np.ndarray] = {}
-
-    def values(self, column: str, transform: str = "") -> np.ndarray:
-        """Object array of `column` after the named `TRANSFORMS` entry; None when missing."""
-        key = (column, transform)
-        if key not in self._values:
-            series = self.frame[column].astype(object)
-            if transform:
-                series = TRANSFORMS[transform](series)
-            out = series.to_numpy(dtype=object, copy=True)
-            out[pd.isna(out)] = None
-            self._values[key] = out
-        return self._values[key]
-
-    def codes(self, column: str, transform: str = "") -> np.ndarray:
-        """int64 code per record, equal codes for equal values, -1 when missing."""
-        key = (column, transform)
-        if key not in self._codes:
-            codes, _ = pd.factorize(self.values(column, transform), use_na_sentinel=True)
-            self._codes[key] = codes.astype(np.int64)
-        return self._codes[key]
-
-
-class PairValues:
-    """The two sides of a set of pairs (positions into `records`), with cached fuzzy scores."""
-
-    def __init__(self, records: RecordValues, left: np.ndarray, right: np.ndarray) -> None:
-        self.records = records
-        self.left = left
-        self.right = right
-        self._scores: dict[tuple[str, str], np.ndarray] = {}
-
-    def __len__(self) -> int:
-        return len(self.left)
-
-    def codes(self, column: str, transform: str = "") -> tuple[np.ndarray, np.ndarray]:
-        """(left, right) value codes of every pair."""
-        codes = self.records.codes(column, transform)
-        return codes[self.left], codes[self.right]
-
-    def values(
-        self, todo: np.ndarray, column: str, transform: str = "", other: str | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(left, right) values of the pairs at `todo`; the right side from column `other`."""
-        left = self.records.values(column, transform)[self.left[todo]]
-        right = self.records.values(other or column, transform)[self.right[todo]]
-        return left, right
-
-    def score(self, todo: np.ndarray, column: str, metric: str) -> np.ndarray:
-        """`metric` of the pairs at `todo`, computed once per pair and kept for later levels."""
-        key = (column, metric)
-        if key not in self._scores:
-            self._scores[key] = np.full(len(self), np.nan)
-        scores = self._scores[key]
-        missing = todo[np.isnan(scores[todo])]
-        if len(missing):
-            left, right = self.values(missing, column)
-            scores[missing] = process.cpdist(left, right, scorer=_SCORERS[metric], workers=-1)
-        return scores[todo]
-
+__all__ = ["Comparison", "PairValues", "RecordValues", "compare_pairs", "compile_comparisons"]
 
 Condition = Callable[[PairValues, np.ndarray], np.ndarray]
 """(pairs, positions of the still-undecided pairs) -> bool mask over those positions."""
@@ -133,8 +44,8 @@ def _crossed(column: str, other: str, transform: str = "", other_transform: str 
     """Left `column` (transformed) equals right `other` (transformed), missing never equal."""
 
     def condition(pairs: PairValues, todo: np.ndarray) -> np.ndarray:
-        left = pairs.records.values(column, transform)[pairs.left[todo]]
-        right = pairs.records.values(other, other_transform)[pairs.right[todo]]
+        left = pairs.records.values_at(pairs.left[todo], column, transform)
+        right = pairs.records.values_at(pairs.right[todo], other, other_transform)
         return np.asarray(left == right, dtype=bool) & ~pd.isna(left)
 
     return condition

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
 import pandas as pd
 
-from crmhub.matching.blocking import CandidatePairs, derive_keys, generate_pairs
+from crmhub.matching.blocking import CandidatePairs, generate_pairs
 from crmhub.matching.clustering import cluster_records
 from crmhub.matching.comparisons import (
     Comparison,
@@ -82,12 +83,11 @@ def match_records(
         default_region=settings.default_region,
         dayfirst=settings.dayfirst,
     )
-    keys = derive_keys(normalized)
     clock.lap("normalize")
-    candidates = generate_pairs(keys, settings.blocking, settings.max_block_size)
+    values = RecordValues(normalized)
+    candidates = generate_pairs(values, settings.blocking, settings.max_block_size)
     clock.lap("block")
     comparisons = compile_comparisons(settings.comparisons)
-    values = RecordValues(normalized)
     levels = compare_pairs(values, candidates.left, candidates.right, comparisons)
     clock.lap("compare")
     model = _train(values, levels, candidates, comparisons, settings)
@@ -143,13 +143,20 @@ def _train(
     return model
 
 
+DECISIONS = ("match", "review", "non_match")
+
+
+def decision_codes(probability: np.ndarray, settings: MatchingSettings) -> np.ndarray:
+    """Index into `DECISIONS` per pair from the two probability thresholds."""
+    codes = np.full(len(probability), 2, dtype=np.int8)
+    codes[probability >= settings.thresholds.review] = 1
+    codes[probability >= settings.thresholds.auto_merge] = 0
+    return codes
+
+
 def decide(probability: np.ndarray, settings: MatchingSettings) -> np.ndarray:
     """'match' / 'review' / 'non_match' per pair from the two probability thresholds."""
-    return np.where(
-        probability >= settings.thresholds.auto_merge,
-        "match",
-        np.where(probability >= settings.thresholds.review, "review", "non_match"),
-    )
+    return np.asarray(DECISIONS, dtype=object)[decision_codes(probability, settings)]
 
 
 def _pair_frame(
@@ -162,23 +169,35 @@ def _pair_frame(
     settings: MatchingSettings,
     keep_non_matches: bool,
 ) -> pd.DataFrame:
-    decision = decide(probability, settings)
-    keep = np.ones(len(decision), bool) if keep_non_matches else decision != "non_match"
+    decision = decision_codes(probability, settings)
+    keep = np.ones(len(decision), bool) if keep_non_matches else decision < 2
     left_id, right_id = record_ids[candidates.left[keep]], record_ids[candidates.right[keep]]
     swap = left_id > right_id
-    labels = np.asarray((*candidates.rule_labels, ""), dtype=object)
-    frame = pd.DataFrame(
+    labels = (*candidates.rule_labels, "")
+    low, high = np.where(swap, right_id, left_id), np.where(swap, left_id, right_id)
+    order = np.lexsort((high, low))
+    kept = np.flatnonzero(keep)[order]
+    # categoricals and an object column: a few distinct labels need no per-row string objects
+    return pd.DataFrame(
         {
-            "left_id": np.where(swap, right_id, left_id),
-            "right_id": np.where(swap, left_id, right_id),
-            "weight": weights[keep],
-            "probability": probability[keep],
-            "decision": decision[keep].astype(object),
-            "rule": labels[candidates.rule[keep]],
-            "evidence": evidence_json(levels[keep], candidates.rule[keep], model),
+            "left_id": low[order],
+            "right_id": high[order],
+            "weight": weights[kept],
+            "probability": probability[kept],
+            "decision": _categorical(decision[kept], DECISIONS),
+            "rule": _categorical(candidates.rule[kept], labels),
+            "evidence": pd.Series(
+                evidence_json(levels[kept], candidates.rule[kept], model), dtype=object
+            ),
         }
     )
-    return frame.sort_values(["left_id", "right_id"], ignore_index=True)
+
+
+def _categorical(codes: np.ndarray, labels: Sequence[str]) -> pd.Categorical:
+    """Labels by index as a categorical (repeated labels share one category)."""
+    categories = list(dict.fromkeys(labels))
+    remap = np.array([categories.index(label) for label in labels], dtype=np.int64)
+    return pd.Categorical.from_codes(remap[np.asarray(codes, dtype=np.int64)], categories)
 
 
 def evidence_json(levels: np.ndarray, strata: np.ndarray, model: MatchModel) -> np.ndarray:

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from crmhub.matching.comparisons import Comparison, RecordValues, compare_pairs
-from crmhub.matching.settings import rule_columns
+from crmhub.matching.settings import BlockingRule, rule_columns
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ bench/dedupe.py), so these keep counting there; the stratum's prior is near 1 ei
 
 
 def forced_comparisons(
-    rules: Sequence[Sequence[str]], comparisons: Sequence[Comparison]
+    rules: Sequence[Sequence[str] | BlockingRule], comparisons: Sequence[Comparison]
 ) -> np.ndarray:
     """(rules x comparisons) True where the rule's keys force the comparison's field to agree
     and the field is not an identifier (`_IDENTIFIER_COLUMNS`): to be left out of the rule's

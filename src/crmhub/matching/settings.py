@@ -37,13 +37,15 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "first_name_canon": ("first_name",),
     "first_name_prefix": ("first_name",),
     "last_name_prefix": ("last_name",),
-    "birth_year": ("birth_date",),
+    "birth_year": (),
     "email_user": ("email",),
     "phone_last7": ("phone",),
     "name_sorted": ("first_name", "last_name"),
 }
-"""The identity fields each derived key is computed from; an identity field is its own."""
-
+"""The identity fields a derived key forces to (nearly) agree in every pair it blocks; an
+identity field forces itself. A birth year forces nothing: one year holds ~1/80 of everyone,
+so two records born the same year may still differ on the date, and an equal date is evidence
+beyond the rule's prior (a name plus a birth date is a person; a name plus a year is not yet)."""
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -100,15 +102,22 @@ class Thresholds(_Frozen):
 DEFAULT_BLOCKING: tuple[tuple[str, ...], ...] = (
     ("email",),
     ("phone",),
-    ("first_name_canon", "last_name"),
-    ("last_name_prefix", "postal_code"),
+    ("first_name_canon", "last_name", "city"),
+    ("first_name_canon", "last_name", "birth_year"),
+    ("first_name_prefix", "last_name_prefix", "postal_code"),
     ("birth_date", "last_name_prefix"),
     ("birth_date", "first_name_prefix"),
     ("name_sorted", "birth_year"),
     ("tax_id",),
     ("birth_date", "postal_code"),
     ("street", "postal_code"),
+    ("first_name_canon", "last_name", "company"),
 )
+"""Each rule pairs records that could be one person on its own evidence. A common full name
+alone is not such a rule: at a million customers the "john smith" blocks give ~6 million
+pairs, 2 % of them matches, and a pair that shares nothing but a common name cannot be merged
+anyway; the name with a town, a birth year or a company can. A *rare* full name can, so the
+bare name rule comes last with a small block cap (`DEFAULT_BLOCKING_RULES`)."""
 
 # City is left out on purpose: it repeats what postal_code says, and two comparisons of one
 # underlying fact (same place) break the independence the EM fit assumes, which then learns
@@ -126,6 +135,28 @@ DEFAULT_COMPARISONS: tuple[ComparisonSpec, ...] = (
 )
 
 
+class BlockingRule(_Frozen):
+    """A blocking rule with its own block-size cap, written as a mapping in hub.yaml:
+    ``{keys: [first_name_canon, last_name], max_block_size: 10}``. A plain list of keys is a
+    rule with the global cap. A small cap suits a broad rule kept for the rare values only: a
+    rare full name is a lead worth comparing, a block of 400 "john smith"s is not."""
+
+    keys: tuple[str, ...]
+    max_block_size: int | None = Field(None, ge=2)
+
+
+Rule = list[str] | BlockingRule
+"""One entry of ``matching.blocking``."""
+
+NAME_ONLY_BLOCK_SIZE = 10
+"""Cap of the bare full-name rule: names shared by at most this many records."""
+
+DEFAULT_BLOCKING_RULES: tuple[Rule, ...] = (
+    *(list(rule) for rule in DEFAULT_BLOCKING),
+    BlockingRule(keys=("first_name_canon", "last_name"), max_block_size=NAME_ONLY_BLOCK_SIZE),
+)
+
+
 class MatchingSettings(_Frozen):
     """How records are blocked, compared, scored and clustered.
 
@@ -136,7 +167,7 @@ class MatchingSettings(_Frozen):
     `em_max_iterations` bounds the unsupervised fit of the match probabilities.
     """
 
-    blocking: list[list[str]] = Field(default_factory=lambda: [list(r) for r in DEFAULT_BLOCKING])
+    blocking: list[Rule] = Field(default_factory=lambda: list(DEFAULT_BLOCKING_RULES))
     comparisons: list[ComparisonSpec] = Field(default_factory=lambda: list(DEFAULT_COMPARISONS))
     thresholds: Thresholds = Field(default_factory=Thresholds)
     default_region: str = "US"
@@ -148,13 +179,13 @@ class MatchingSettings(_Frozen):
 
     @field_validator("blocking")
     @classmethod
-    def _known_keys(cls, rules: list[list[str]]) -> list[list[str]]:
-        problems = [key for rule in rules for key in rule if key not in BLOCKING_KEYS]
+    def _known_keys(cls, rules: list[Rule]) -> list[Rule]:
+        problems = [key for rule in rules for key in rule_keys(rule) if key not in BLOCKING_KEYS]
         if problems:
             raise ValueError(
                 f"unknown blocking keys {problems}; expected some of {list(BLOCKING_KEYS)}"
             )
-        if any(not rule for rule in rules):
+        if any(not rule_keys(rule) for rule in rules):
             raise ValueError("a blocking rule needs at least one key")
         return rules
 
@@ -180,11 +211,24 @@ class MatchingSettings(_Frozen):
         return specs
 
 
-def rule_columns(rule: Sequence[str]) -> frozenset[str]:
-    """The identity fields a blocking rule forces to (partly) agree in every pair it finds."""
-    return frozenset(column for key in rule for column in KEY_COLUMNS.get(key, (key,)))
+def rule_keys(rule: Sequence[str] | BlockingRule) -> tuple[str, ...]:
+    """The keys a rule ANDs, whether written as a list or as a `BlockingRule`."""
+    return rule.keys if isinstance(rule, BlockingRule) else tuple(rule)
 
 
-def rule_label(rule: Sequence[str]) -> str:
+def rule_cap(rule: Sequence[str] | BlockingRule, default: int | None) -> int | None:
+    """The largest block the rule keeps: its own cap, else the global one."""
+    own = rule.max_block_size if isinstance(rule, BlockingRule) else None
+    return own if own is not None else default
+
+
+def rule_columns(rule: Sequence[str] | BlockingRule) -> frozenset[str]:
+    """The identity fields a blocking rule forces to agree in every pair it finds."""
+    return frozenset(
+        column for key in rule_keys(rule) for column in KEY_COLUMNS.get(key, (key,))
+    )
+
+
+def rule_label(rule: Sequence[str] | BlockingRule) -> str:
     """How a blocking rule is named in pairs and evidence: keys joined by '+'."""
-    return "+".join(rule)
+    return "+".join(rule_keys(rule))
