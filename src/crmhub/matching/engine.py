@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -35,6 +36,9 @@ from crmhub.matching.scoring import (
     weight_to_probability,
 )
 from crmhub.matching.settings import MatchingSettings
+
+if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +71,7 @@ def match_records(
     settings: MatchingSettings | None = None,
     *,
     keep_non_matches: bool = False,
+    task_runner: TaskRunner[Any] | None = None,
 ) -> MatchResult:
     """Cluster `records` (columns record_id, source and any canonical identity fields).
 
@@ -74,6 +79,9 @@ def match_records(
         records: one row per source record; ``record_id`` must be unique integers.
         settings: the ``matching:`` block; defaults need no configuration.
         keep_non_matches: also return pairs scored below the review threshold.
+        task_runner: a Prefect task runner (e.g. ``prefect_dask.DaskTaskRunner``) to compare
+            the pairs on, in ``settings.partitions`` chunks; None compares them in process
+            unless ``settings.partitions`` > 1.
     """
     settings = settings or MatchingSettings()
     record_ids = _record_ids(records)
@@ -88,7 +96,7 @@ def match_records(
     candidates = generate_pairs(values, settings.blocking, settings.max_block_size)
     clock.lap("block")
     comparisons = compile_comparisons(settings.comparisons)
-    levels = compare_pairs(values, candidates.left, candidates.right, comparisons)
+    levels = _levels(values, candidates, comparisons, settings.partitions, task_runner)
     clock.lap("compare")
     model = _train(values, levels, candidates, comparisons, settings)
     weights = score_levels(levels, model, candidates.rule)
@@ -109,6 +117,24 @@ def match_records(
         clusters["cluster"].nunique(),
     )
     return MatchResult(clusters=clusters, pairs=pairs, model=model, timings=clock.laps)
+
+
+def _levels(
+    values: RecordValues,
+    candidates: CandidatePairs,
+    comparisons: list[Comparison],
+    partitions: int,
+    task_runner: TaskRunner[Any] | None,
+) -> np.ndarray:
+    """The candidates' level matrix: in process, or in partitions on a Prefect task runner
+    (imported only then: Prefect costs a second of start-up a plain dedupe does not need)."""
+    if partitions <= 1 and task_runner is None:
+        return compare_pairs(values, candidates.left, candidates.right, comparisons)
+    from crmhub.matching.partitioned import levels_for
+
+    return levels_for(
+        candidates, values, comparisons, partitions=partitions, task_runner=task_runner
+    )
 
 
 def _record_ids(records: pd.DataFrame) -> np.ndarray:

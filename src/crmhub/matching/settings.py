@@ -47,6 +47,7 @@ identity field forces itself. A birth year forces nothing: one year holds ~1/80 
 so two records born the same year may still differ on the date, and an equal date is evidence
 beyond the rule's prior (a name plus a birth date is a person; a name plus a year is not yet)."""
 
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -164,7 +165,10 @@ class MatchingSettings(_Frozen):
     earlier rule is not scored again. A block larger than `max_block_size` records is left out of
     its rule with a warning, because one junk value (a shared dummy phone) would otherwise produce
     millions of pairs. `u_sample_pairs` random pairs estimate how often values agree by chance;
-    `em_max_iterations` bounds the unsupervised fit of the match probabilities.
+    `em_max_iterations` bounds the unsupervised fit of the match probabilities. `partitions` > 1
+    compares the candidate pairs in that many chunks as Prefect tasks (`partitioned`), on a
+    thread pool or on the Dask cluster of the task runner the caller passes; results are the
+    same either way.
     """
 
     blocking: list[Rule] = Field(default_factory=lambda: list(DEFAULT_BLOCKING_RULES))
@@ -176,6 +180,7 @@ class MatchingSettings(_Frozen):
     u_sample_pairs: int = Field(100_000, ge=1_000)
     em_max_iterations: int = Field(100, ge=1)
     random_seed: int = 0
+    partitions: int = Field(1, ge=1)
 
     @field_validator("blocking")
     @classmethod
@@ -224,9 +229,7 @@ def rule_cap(rule: Sequence[str] | BlockingRule, default: int | None) -> int | N
 
 def rule_columns(rule: Sequence[str] | BlockingRule) -> frozenset[str]:
     """The identity fields a blocking rule forces to agree in every pair it finds."""
-    return frozenset(
-        column for key in rule_keys(rule) for column in KEY_COLUMNS.get(key, (key,))
-    )
+    return frozenset(column for key in rule_keys(rule) for column in KEY_COLUMNS.get(key, (key,)))
 
 
 def rule_label(rule: Sequence[str] | BlockingRule) -> str:
