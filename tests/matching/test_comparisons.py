@@ -130,3 +130,92 @@ def test_many_pairs_at_once_match_one_by_one() -> None:
             for i in left
         ]
         assert together.tolist() == alone
+
+
+CITY_LEVELS = [
+    {"exact": True},
+    {"metric": "jaro_winkler", "threshold": 0.9},
+    {"metric": "levenshtein", "threshold": 3, "label": "close_spelling"},
+    {"same": "first3"},
+    {"metric": "token_set_ratio", "threshold": 0.9},
+]
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "level"),
+    [
+        ("Springfield", "SPRINGFIELD", "exact"),
+        ("Springfield", "Springfeld", "jaro_winkler>=0.9"),
+        ("Hove", "Hive", "close_spelling"),
+        ("Springfield", "Spruce Hill", "same_first3"),
+        ("Saint Louis Park", "Park Saint Louis", "token_set_ratio>=0.9"),
+        ("Springfield", "Boston", "else"),
+        (None, "Boston", "null"),
+    ],
+)
+def test_custom_comparison_declared_level_by_level(
+    left: str | None, right: str | None, level: str
+) -> None:
+    spec = ComparisonSpec.model_validate(
+        {"kind": "custom", "column": "city", "levels": CITY_LEVELS}
+    )
+    (comparison,) = compile_comparisons([spec])
+    assert comparison.levels == (
+        "null",
+        "exact",
+        "jaro_winkler>=0.9",
+        "close_spelling",
+        "same_first3",
+        "token_set_ratio>=0.9",
+        "else",
+    )
+    records = normalize_frame(pd.DataFrame({"city": [left, right]}, dtype=object))
+    levels = compare_pairs(records, np.array([0]), np.array([1]), [comparison])
+    assert comparison.levels[levels[0, 0]] == level
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"kind": "custom", "column": "city"}, "needs levels"),
+        ({"kind": "name", "column": "city", "levels": [{"exact": True}]}, "kind: custom"),
+        ({"kind": "custom", "column": "city", "levels": [{}]}, "exactly one of"),
+        ({"kind": "custom", "column": "city", "levels": [{"metric": "soundex"}]}, "unknown metric"),
+        (
+            {"kind": "custom", "column": "city", "levels": [{"metric": "jaro", "threshold": 2}]},
+            r"\(0, 1\]",
+        ),
+        (
+            {
+                "kind": "custom",
+                "column": "city",
+                "levels": [{"metric": "levenshtein", "threshold": 1.5}],
+            },
+            "whole number",
+        ),
+        ({"kind": "custom", "column": "city", "levels": [{"same": "reverse"}]}, "transform"),
+        (
+            {"kind": "custom", "column": "city", "levels": [{"exact": True}, {"exact": True}]},
+            "unique",
+        ),
+    ],
+)
+def test_custom_comparison_mistakes_are_named(spec: dict[str, object], message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        ComparisonSpec.model_validate(spec)
+
+
+def test_custom_comparison_survives_a_saved_model() -> None:
+    import dataclasses
+    import json
+
+    from crmhub.matching.comparisons import comparison_kind, comparison_of_kind
+
+    spec = ComparisonSpec.model_validate(
+        {"kind": "custom", "column": "city", "levels": CITY_LEVELS}
+    )
+    (comparison,) = compile_comparisons([spec])
+    saved = json.loads(json.dumps(dataclasses.asdict(comparison)))
+    assert comparison_of_kind(comparison_kind(comparison), saved) == comparison

@@ -151,9 +151,10 @@ _SILO_FIELDS = {  # what each source holds, as in `crmhub demo`: sparse, overlap
 
 
 def test_namesakes_need_more_than_the_name_to_merge() -> None:
-    """Inside the first+last name blocking rule every pair agrees on the name, so the name is
-    no evidence there: two namesakes with nothing else in common are not merged, while the
-    same name with the same e-mail or the same birth date is."""
+    """Inside a name blocking rule every pair agrees on the name, so the name is no evidence
+    there beyond the rule's prior and the name's rarity: eight "James Smith"s with nothing else
+    in common are not merged, while the same name with the same e-mail or the same birth date
+    is, and a rare name shared weighs more than a common one (term frequency)."""
     background = generate_customers(3_000, seed=2).drop(columns=["source_id", "entity_id"])
     for source, fields in _SILO_FIELDS.items():
         hidden = background.columns.difference(["source", "first_name", "last_name", *fields])
@@ -161,16 +162,32 @@ def test_namesakes_need_more_than_the_name_to_merge() -> None:
     background = background.assign(record_id=np.arange(100, 100 + len(background)))
     crafted = pd.DataFrame(
         {
-            "record_id": [1, 2, 3, 4, 5, 6],
-            "source": ["crm", "support"] * 3,
-            "first_name": ["Hezekiah", "Hezekiah", "Ottoline", "Ottoline", "Barnabas", "Barnabas"],
-            "last_name": ["Quarrington"] * 2 + ["Wolstenholme"] * 2 + ["Featherstonehaugh"] * 2,
-            "email": [None, None, "ottoline.w@example.org", "ottoline.w@example.org", None, None],
-            "birth_date": [None, None, None, None, "1961-03-17", "1961-03-17"],
+            "record_id": [1, 2, 3, 4, 5, 6, 7, 8],
+            "source": ["crm", "support"] * 4,
+            "first_name": ["James", "James", "Ottoline", "Ottoline", "Barnabas", "Barnabas"]
+            + ["Hezekiah"] * 2,
+            "last_name": ["Smith"] * 2
+            + ["Wolstenholme"] * 2
+            + ["Featherstonehaugh"] * 2
+            + ["Quarrington"] * 2,
+            "email": [None, None, "ottoline.w@example.org", "ottoline.w@example.org"] + [None] * 4,
+            "birth_date": [None, None, None, None, "1961-03-17", "1961-03-17", None, None],
         }
     )
-    records = pd.concat([background, crafted], ignore_index=True)
-    clusters = match_records(records).clusters.set_index("record_id")["cluster"]
-    assert clusters[1] != clusters[2]  # namesakes, nothing else known
+    more_smiths = pd.DataFrame(
+        {
+            "record_id": np.arange(11, 17),
+            "source": "crm",
+            "first_name": "James",
+            "last_name": "Smith",
+            "email": [f"js{i}@example.net" for i in range(6)],
+        }
+    )
+    records = pd.concat([background, crafted, more_smiths], ignore_index=True)
+    result = match_records(records, keep_non_matches=True)
+    clusters = result.clusters.set_index("record_id")["cluster"]
+    assert clusters[1] != clusters[2]  # namesakes with a common name, nothing else known
     assert clusters[3] == clusters[4]  # same name and e-mail
     assert clusters[5] == clusters[6]  # same name and birth date
+    weight = result.pairs.set_index(["left_id", "right_id"])["weight"]
+    assert weight[(7, 8)] > weight[(1, 2)] + 3  # a rare full name says more than a common one

@@ -51,12 +51,12 @@ def _crossed(column: str, other: str, transform: str = "", other_transform: str 
     return condition
 
 
-def _similar(column: str, threshold: float) -> Condition:
-    return lambda pairs, todo: pairs.score(todo, column, "jaro_winkler") >= threshold
+def _similar(column: str, threshold: float, metric: str = "jaro_winkler") -> Condition:
+    return lambda pairs, todo: pairs.score(todo, column, metric) >= threshold
 
 
-def _within_edits(column: str, distance: int) -> Condition:
-    return lambda pairs, todo: pairs.score(todo, column, "levenshtein") <= distance
+def _within_edits(column: str, distance: float, metric: str = "levenshtein") -> Condition:
+    return lambda pairs, todo: pairs.score(todo, column, metric) <= distance
 
 
 def _either(first: Condition, second: Condition) -> Condition:
@@ -81,6 +81,8 @@ class Comparison:
 
     column: str
     name: str = ""
+    term_frequency: bool = False
+    """Adjust the ``exact`` level's weight by the value's frequency (`term_frequency`)."""
 
     def conditions(self) -> list[tuple[str, Condition]]:
         """The labelled tests between ``null`` and ``else``, strongest first."""
@@ -233,6 +235,31 @@ class AddressComparison(Comparison):
         return tests + [(f"jaro_winkler>={t:g}", _similar(self.column, t)) for t in self.thresholds]
 
 
+@dataclass(frozen=True)
+class CustomComparison(Comparison):
+    """null | the declared levels, in order | else: a comparison written in hub.yaml.
+
+    Each level is ``(label, test, argument, threshold)`` (`settings.LevelSpec.as_tuple`):
+    ``exact``; ``same`` after the `record_values.TRANSFORMS` entry named by argument;
+    ``at_least`` a similarity metric's threshold; ``at_most`` an edit distance's. Example: city
+    with [exact, jaro_winkler>=0.9, same_first3] makes "Springfield"/"Springfeld" jaro_winkler.
+    """
+
+    level_specs: tuple[tuple[str, str, str, float], ...] = ()
+
+    def conditions(self) -> list[tuple[str, Condition]]:
+        return [(label, self._condition(test, arg, t)) for label, test, arg, t in self.level_specs]
+
+    def _condition(self, test: str, argument: str, threshold: float) -> Condition:
+        if test == "exact":
+            return _same(self.column)
+        if test == "same":
+            return _same(self.column, argument)
+        if test == "at_least":
+            return _similar(self.column, threshold, argument)
+        return _within_edits(self.column, threshold, argument)
+
+
 _KINDS: dict[str, type[Comparison]] = {
     "exact": ExactComparison,
     "identifier": IdentifierComparison,
@@ -242,6 +269,7 @@ _KINDS: dict[str, type[Comparison]] = {
     "date": DateComparison,
     "postcode": PostcodeComparison,
     "address": AddressComparison,
+    "custom": CustomComparison,
 }
 
 
@@ -250,7 +278,13 @@ def compile_comparisons(specs: Sequence[ComparisonSpec]) -> list[Comparison]:
     out: list[Comparison] = []
     for spec in specs:
         cls = _KINDS[spec.kind]
-        kwargs: dict[str, object] = {"column": spec.column, "name": spec.name}
+        kwargs: dict[str, object] = {
+            "column": spec.column,
+            "name": spec.name,
+            "term_frequency": spec.uses_term_frequency,
+        }
+        if spec.levels is not None:
+            kwargs["level_specs"] = tuple(level.as_tuple() for level in spec.levels)
         if spec.thresholds is not None and hasattr(cls, "thresholds"):
             kwargs["thresholds"] = spec.thresholds
         if cls is NameComparison:
@@ -288,5 +322,10 @@ def comparison_of_kind(kind: str, settings: dict[str, Any]) -> Comparison:
     """The comparison a saved model describes: its kind and its dataclass fields."""
     if kind not in _KINDS:
         raise ValueError(f"unknown comparison kind {kind!r}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    values = {k: _tuples(v) for k, v in settings.items()}
     return _KINDS[kind](**values)
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the (nested) tuples a frozen comparison holds."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value

@@ -36,6 +36,7 @@ from crmhub.matching.scoring import (
     weight_to_probability,
 )
 from crmhub.matching.settings import MatchingSettings
+from crmhub.matching.term_frequency import tf_adjustments
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
@@ -99,15 +100,18 @@ def match_records(
     levels = _levels(values, candidates, comparisons, settings.partitions, task_runner)
     clock.lap("compare")
     model = _train(values, levels, candidates, comparisons, settings)
-    weights = score_levels(levels, model, candidates.rule)
+    clock.lap("em")
+    adjustments = tf_adjustments(
+        values, candidates.left, candidates.right, levels, candidates.rule, comparisons
+    )
+    weights = score_levels(levels, model, candidates.rule) + adjustments.sum(axis=1)
     probability = weight_to_probability(weights)
     clock.lap("score")
     accepted = probability >= settings.thresholds.auto_merge
     clusters = cluster_records(record_ids, candidates.left[accepted], candidates.right[accepted])
     clock.lap("cluster")
-    pairs = _pair_frame(
-        record_ids, candidates, levels, weights, probability, model, settings, keep_non_matches
-    )
+    scored = _Scored(candidates, levels, adjustments, weights, probability)
+    pairs = _pair_frame(record_ids, scored, model, settings, keep_non_matches)
     clock.lap("evidence")
     logger.info(
         "matched %d records: %d candidate pairs, %d accepted, %d clusters",
@@ -185,16 +189,25 @@ def decide(probability: np.ndarray, settings: MatchingSettings) -> np.ndarray:
     return np.asarray(DECISIONS, dtype=object)[decision_codes(probability, settings)]
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """Every candidate pair with its levels, term-frequency bits, total weight and probability."""
+
+    candidates: CandidatePairs
+    levels: np.ndarray
+    adjustments: np.ndarray
+    weights: np.ndarray
+    probability: np.ndarray
+
+
 def _pair_frame(
     record_ids: np.ndarray,
-    candidates: CandidatePairs,
-    levels: np.ndarray,
-    weights: np.ndarray,
-    probability: np.ndarray,
+    scored: _Scored,
     model: MatchModel,
     settings: MatchingSettings,
     keep_non_matches: bool,
 ) -> pd.DataFrame:
+    candidates, weights, probability = scored.candidates, scored.weights, scored.probability
     decision = decision_codes(probability, settings)
     keep = np.ones(len(decision), bool) if keep_non_matches else decision < 2
     left_id, right_id = record_ids[candidates.left[keep]], record_ids[candidates.right[keep]]
@@ -213,7 +226,10 @@ def _pair_frame(
             "decision": _categorical(decision[kept], DECISIONS),
             "rule": _categorical(candidates.rule[kept], labels),
             "evidence": pd.Series(
-                evidence_json(levels[kept], candidates.rule[kept], model), dtype=object
+                evidence_json(
+                    scored.levels[kept], candidates.rule[kept], model, scored.adjustments[kept]
+                ),
+                dtype=object,
             ),
         }
     )
@@ -226,16 +242,27 @@ def _categorical(codes: np.ndarray, labels: Sequence[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(remap[np.asarray(codes, dtype=np.int64)], categories)
 
 
-def evidence_json(levels: np.ndarray, strata: np.ndarray, model: MatchModel) -> np.ndarray:
-    """Evidence JSON per pair, built once per distinct (rule, level pattern) and spread back."""
+def evidence_json(
+    levels: np.ndarray,
+    strata: np.ndarray,
+    model: MatchModel,
+    adjustments: np.ndarray | None = None,
+) -> np.ndarray:
+    """Evidence JSON per pair: ``{"comparison", "level", "weight"}`` per comparison, then one
+    ``{"comparison", "level": "term_frequency", "weight"}`` item per term-frequency adjusted
+    comparison (bits to 0.1), so the items plus the rule's prior add up to the pair's total.
+
+    The comparison items are built once per distinct (rule, level pattern), the adjustment items
+    once per distinct value; pairs get them by index, never by formatting a pair at a time.
+    """
     if levels.shape[0] == 0:
         return np.empty(0, dtype=object)
     first, inverse, _ = pattern_index(levels, strata)
     weights = model.level_weights()
-    texts = np.empty(len(first), dtype=object)
+    stems = np.empty(len(first), dtype=object)
     for p, row in enumerate(first):
         stratum = int(strata[row])
-        texts[p] = orjson.dumps(
+        stems[p] = orjson.dumps(
             [
                 {
                     "comparison": c.label,
@@ -244,8 +271,31 @@ def evidence_json(levels: np.ndarray, strata: np.ndarray, model: MatchModel) -> 
                 }
                 for k, (c, level) in enumerate(zip(model.comparisons, levels[row], strict=True))
             ]
-        ).decode()
-    return texts[inverse]
+        ).decode()[:-1]
+    texts = stems[inverse]
+    if adjustments is not None:
+        tenths = np.round(np.asarray(adjustments, np.float64) * 10).astype(np.int64)
+        for k in np.flatnonzero(tenths.any(axis=0)):
+            texts = texts + _tf_items(model.comparisons[k].label, tenths[:, k])
+    return texts + "]"
+
+
+def _tf_items(label: str, tenths: np.ndarray) -> np.ndarray:
+    """',{...term_frequency item...}' per pair ('' where the adjustment rounds to 0)."""
+    distinct, inverse = np.unique(tenths, return_inverse=True)
+    items = np.array(
+        [
+            ","
+            + orjson.dumps(
+                {"comparison": label, "level": "term_frequency", "weight": float(t) / 10}
+            ).decode()
+            if t
+            else ""
+            for t in distinct
+        ],
+        dtype=object,
+    )
+    return items[inverse.reshape(-1)]
 
 
 class _Clock:

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import process
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein, Indel, Jaro, JaroWinkler, Levenshtein
 
 from crmhub.matching.normalize import NICKNAMES, canonical_first_name
 
@@ -35,10 +35,17 @@ TRANSFORMS: dict[str, Callable[[pd.Series], pd.Series]] = {
 """Value-level derivations some levels and blocking keys compare on, by name. Each takes and
 returns a Series of distinct values (object dtype, missing = None/NaN)."""
 
-_SCORERS: dict[str, Callable[..., float]] = {
-    "jaro_winkler": JaroWinkler.normalized_similarity,
-    "levenshtein": Levenshtein.distance,
+_SCORERS: dict[str, tuple[Callable[..., float], float]] = {
+    "jaro_winkler": (JaroWinkler.normalized_similarity, 1.0),
+    "jaro": (Jaro.normalized_similarity, 1.0),
+    "ratio": (Indel.normalized_similarity, 1.0),
+    "partial_ratio": (fuzz.partial_ratio, 100.0),
+    "token_sort_ratio": (fuzz.token_sort_ratio, 100.0),
+    "token_set_ratio": (fuzz.token_set_ratio, 100.0),
+    "levenshtein": (Levenshtein.distance, 1.0),
+    "damerau_levenshtein": (DamerauLevenshtein.distance, 1.0),
 }
+"""Metric name -> (rapidfuzz scorer, divisor that brings a similarity to 0..1)."""
 
 
 class RecordValues:
@@ -139,5 +146,6 @@ class PairValues:
         width = np.int64(len(uniques) + 1)
         distinct, inverse = np.unique(low * width + high, return_inverse=True)
         left, right = uniques[distinct // width], uniques[distinct % width]
-        found = process.cpdist(left, right, scorer=_SCORERS[metric], workers=-1)
-        return np.asarray(found, dtype=np.float64)[inverse.reshape(-1)]
+        scorer, scale = _SCORERS[metric]
+        found = process.cpdist(left, right, scorer=scorer, workers=-1)
+        return (np.asarray(found, dtype=np.float64) / scale)[inverse.reshape(-1)]

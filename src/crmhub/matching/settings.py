@@ -16,8 +16,31 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from crmhub.canonical import IDENTITY_FIELDS
 
 ComparisonKind = Literal[
-    "name", "email", "phone", "date", "exact", "identifier", "postcode", "address"
+    "name", "email", "phone", "date", "exact", "identifier", "postcode", "address", "custom"
 ]
+
+SIMILARITY_METRICS: tuple[str, ...] = (
+    "jaro_winkler",
+    "jaro",
+    "ratio",
+    "partial_ratio",
+    "token_sort_ratio",
+    "token_set_ratio",
+)
+"""rapidfuzz similarities scaled to 0..1: a level holds when the score is >= its threshold."""
+
+DISTANCE_METRICS: tuple[str, ...] = ("levenshtein", "damerau_levenshtein")
+"""rapidfuzz edit distances: a level holds when the distance is <= its threshold."""
+
+TRANSFORM_NAMES: tuple[str, ...] = (
+    "email_user",
+    "last7",
+    "first3",
+    "year",
+    "house_number",
+    "nickname",
+)
+"""Derivations a custom level may compare equal (see `record_values.TRANSFORMS`)."""
 
 DERIVED_KEYS: tuple[str, ...] = (
     "first_name_canon",
@@ -52,18 +75,95 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class LevelSpec(_Frozen):
+    """One level of a ``kind: custom`` comparison; exactly one test per level.
+
+    ``{exact: true}`` equal values; ``{same: first3}`` equal after a derivation
+    (`TRANSFORM_NAMES`); ``{metric: jaro_winkler, threshold: 0.9}`` a similarity at least the
+    threshold (`SIMILARITY_METRICS`, 0..1) or ``{metric: levenshtein, threshold: 2}`` an edit
+    distance at most it (`DISTANCE_METRICS`). `label` names the level in evidence; by default
+    it is derived from the test ("exact", "same_first3", "jaro_winkler>=0.9", "levenshtein<=2").
+    """
+
+    label: str | None = None
+    exact: bool = False
+    same: str | None = None
+    metric: str | None = None
+    threshold: float | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> LevelSpec:
+        tests = [self.exact, self.same is not None, self.metric is not None]
+        if sum(tests) != 1:
+            raise ValueError("a level needs exactly one of: exact: true, same: <transform>, metric")
+        if self.same is not None and self.same not in TRANSFORM_NAMES:
+            raise ValueError(f"unknown transform {self.same!r}; expected one of {TRANSFORM_NAMES}")
+        if self.metric is not None:
+            if self.metric not in SIMILARITY_METRICS + DISTANCE_METRICS:
+                raise ValueError(
+                    f"unknown metric {self.metric!r}; expected one of "
+                    f"{SIMILARITY_METRICS + DISTANCE_METRICS}"
+                )
+            if self.threshold is None:
+                raise ValueError(f"metric {self.metric} needs a threshold")
+            if self.metric in SIMILARITY_METRICS and not 0.0 < self.threshold <= 1.0:
+                raise ValueError(f"a {self.metric} threshold is a similarity in (0, 1]")
+            if self.metric in DISTANCE_METRICS and (
+                self.threshold < 0 or self.threshold != int(self.threshold)
+            ):
+                raise ValueError(f"a {self.metric} threshold is a whole number of edits")
+        return self
+
+    def as_tuple(self) -> tuple[str, str, str, float]:
+        """(label, test, argument, threshold): the plain form a comparison (and a saved model)
+        keeps; test is ``exact``, ``same``, ``at_least`` or ``at_most``."""
+        if self.exact:
+            return (self.label or "exact", "exact", "", 0.0)
+        if self.same is not None:
+            return (self.label or f"same_{self.same}", "same", self.same, 0.0)
+        assert self.metric is not None and self.threshold is not None
+        if self.metric in DISTANCE_METRICS:
+            label = self.label or f"{self.metric}<={int(self.threshold)}"
+            return (label, "at_most", self.metric, float(self.threshold))
+        label = self.label or f"{self.metric}>={self.threshold:g}"
+        return (label, "at_least", self.metric, float(self.threshold))
+
+
 class ComparisonSpec(_Frozen):
     """One declared comparison: `kind` picks the class in `comparisons`, `column` its field.
 
     `thresholds` are similarity cut-offs (0..1, strongest first) for the fuzzy levels; None keeps
     the kind's defaults. `swap_with` (name kind only) adds a level for values found in the other
-    column of the pair, e.g. first and last name entered the wrong way round.
+    column of the pair, e.g. first and last name entered the wrong way round. `levels` (custom
+    kind only, and required there) declares the levels between ``null`` and ``else``, strongest
+    first. `term_frequency` adjusts the exact level's weight by how common the value is (an
+    equal rare surname says more than an equal "smith"); None = on for first and last names.
     """
 
     kind: ComparisonKind
     column: str
     thresholds: tuple[float, ...] | None = None
     swap_with: str | None = None
+    levels: tuple[LevelSpec, ...] | None = None
+    term_frequency: bool | None = None
+
+    @model_validator(mode="after")
+    def _levels_for_custom(self) -> ComparisonSpec:
+        if self.kind == "custom" and not self.levels:
+            raise ValueError("a custom comparison needs levels, e.g. [{exact: true}]")
+        if self.kind != "custom" and self.levels is not None:
+            raise ValueError(f"levels are declared by kind: custom, not by kind: {self.kind}")
+        labels = [level.as_tuple()[0] for level in self.levels or ()]
+        if len(set(labels)) != len(labels) or {"null", "else"} & set(labels):
+            raise ValueError("level labels must be unique and not 'null' or 'else'")
+        return self
+
+    @property
+    def uses_term_frequency(self) -> bool:
+        """Whether the exact level is term-frequency adjusted (explicit, else the default)."""
+        if self.term_frequency is not None:
+            return self.term_frequency
+        return self.kind == "name" and self.column in ("first_name", "last_name")
 
     @field_validator("column", "swap_with")
     @classmethod
