@@ -81,6 +81,28 @@ def test_swapped_first_and_last_name() -> None:
     assert labels == [["swapped", "swapped"], ["exact", "exact"]]
 
 
+@pytest.mark.parametrize(
+    ("left", "right", "level"),
+    [
+        (("Michael", "Hansen"), ("Hansen", "Mikey"), "swapped"),  # swapped and a nickname
+        (("Paul", "Jackson"), ("Jackson", "Peaul"), "swapped"),  # swapped and a typo
+        (("Paul", "Jackson"), ("Jackson", "Mary"), "else"),
+        (("Paul", "Jackson"), ("Paula", "Jackson"), "jaro_winkler>=0.92"),
+    ],
+)
+def test_swapped_names_allow_nicknames_and_typos(
+    left: tuple[str, str], right: tuple[str, str], level: str
+) -> None:
+    records = normalize_frame(
+        pd.DataFrame([left, right], columns=["first_name", "last_name"], dtype=object)
+    )
+    comparisons = compile_comparisons(
+        [ComparisonSpec(kind="name", column="first_name", swap_with="last_name")]
+    )
+    levels = compare_pairs(records, np.array([0]), np.array([1]), comparisons)
+    assert comparisons[0].levels[levels[0, 0]] == level
+
+
 def test_levels_are_ordered_null_first_else_last() -> None:
     for comparison in compile_comparisons(
         [

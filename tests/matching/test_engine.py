@@ -191,3 +191,64 @@ def test_namesakes_need_more_than_the_name_to_merge() -> None:
     assert clusters[5] == clusters[6]  # same name and birth date
     weight = result.pairs.set_index(["left_id", "right_id"])["weight"]
     assert weight[(7, 8)] > weight[(1, 2)] + 3  # a rare full name says more than a common one
+
+
+def test_a_household_is_not_chained_into_one_customer() -> None:
+    """Father and daughter share a surname and the home landline; she lives elsewhere now. A
+    billing record with the home address, the landline and her e-mail (she pays the household's
+    bills) matches both. Connected components would chain the two people through it; the guard
+    keeps them apart (they were compared and differ on first name, birth date, e-mail and
+    address), and the bridge joins one of them."""
+    background = generate_customers(2_000, seed=8).drop(columns=["source_id", "entity_id"])
+    background = background.assign(record_id=np.arange(100, 100 + len(background)))
+    home = {
+        "last_name": "Brannigan",
+        "phone": "+1 212 555 0148",
+        "street": "12 Oak Lane",
+        "postal_code": "10001",
+        "city": "New York",
+    }
+    family = pd.DataFrame(
+        [
+            {
+                "record_id": 1,
+                "first_name": "Robert",
+                "email": "rob.brannigan@example.com",
+                "birth_date": "1960-05-01",
+                **home,
+            },
+            {
+                "record_id": 2,
+                "first_name": "Robert",
+                "email": "rob.brannigan@example.com",
+                "birth_date": "1960-05-01",
+                "last_name": "Brannigan",
+            },
+            {
+                "record_id": 3,
+                "first_name": "Emily",
+                "email": "emily.b@example.org",
+                "birth_date": "1992-08-09",
+                **home,
+                "street": "48 Pine Street",
+                "postal_code": "10002",
+            },
+            {
+                "record_id": 4,
+                "first_name": "Emily",
+                "email": "emily.b@example.org",
+                "last_name": "Brannigan",
+            },
+            {"record_id": 5, "email": "emily.b@example.org", **home},  # the bridge
+        ]
+    ).assign(source="billing")
+    records = pd.concat([background, family], ignore_index=True)
+
+    guarded = match_records(records).clusters.set_index("record_id")["cluster"]
+    assert guarded[1] == guarded[2] and guarded[3] == guarded[4]  # each person is one customer
+    assert guarded[1] != guarded[3]  # ... and two customers
+    assert guarded[5] in (guarded[1], guarded[3])  # the bridge joined one of them
+
+    unguarded = MatchingSettings(thresholds={"cannot_link": 0.0})
+    chained = match_records(records, unguarded).clusters.set_index("record_id")["cluster"]
+    assert chained[1] == chained[3]  # without the guard the bridge chains the household

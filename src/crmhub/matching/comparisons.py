@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rapidfuzz import process
+from rapidfuzz.distance import JaroWinkler
 
 from crmhub.matching.record_values import PairValues, RecordValues
 from crmhub.matching.settings import ComparisonSpec
@@ -51,6 +53,25 @@ def _crossed(column: str, other: str, transform: str = "", other_transform: str 
     return condition
 
 
+def _crossed_alike(column: str, other: str, threshold: float) -> Condition:
+    """Left `column` and right `other`, both with nicknames resolved, are equal or at least
+    `threshold` alike by Jaro-Winkler ("Mikey" in the last-name field vs "Michael" first)."""
+
+    def condition(pairs: PairValues, todo: np.ndarray) -> np.ndarray:
+        left = pairs.records.values_at(pairs.left[todo], column, "canonical")
+        right = pairs.records.values_at(pairs.right[todo], other, "canonical")
+        present = ~(pd.isna(left) | pd.isna(right))
+        out = np.zeros(len(todo), dtype=bool)
+        if present.any():
+            scores = process.cpdist(
+                left[present], right[present], scorer=JaroWinkler.normalized_similarity, workers=-1
+            )
+            out[present] = np.asarray(scores) >= threshold
+        return out
+
+    return condition
+
+
 def _similar(column: str, threshold: float, metric: str = "jaro_winkler") -> Condition:
     return lambda pairs, todo: pairs.score(todo, column, metric) >= threshold
 
@@ -70,6 +91,10 @@ def _both(first: Condition, second: Condition) -> Condition:
         return out
 
     return condition
+
+
+_SWAP_SIMILARITY = 0.9
+"""Jaro-Winkler at which a value counts as found in the other name field."""
 
 
 @dataclass(frozen=True)
@@ -138,8 +163,9 @@ class NameComparison(Comparison):
     """null | exact | nickname | swapped | Jaro-Winkler>=t (each threshold) | else.
 
     Examples: "william"/"william" exact; "bill"/"william" nickname (first names only);
-    first "smith" last "john" vs first "john" last "smith" swapped; "jonathan"/"jonathon"
-    JW>=0.92; "john"/"mary" else.
+    first "smith" last "john" vs first "john" last "smith" swapped, and so are "Hansen, Mikey"
+    vs "Michael Hansen" and "Peaul Jackson" vs "Jackson, Paul" (nicknames resolved, a typo
+    allowed on either side); "jonathan"/"jonathon" JW>=0.92; "john"/"mary" else.
     """
 
     thresholds: tuple[float, ...] = (0.92, 0.85, 0.7)
@@ -152,7 +178,8 @@ class NameComparison(Comparison):
             tests.append(("nickname", _same(self.column, "nickname")))
         if self.swap_with is not None:  # each value sits in the other column on the other side
             swapped = _both(
-                _crossed(self.column, self.swap_with), _crossed(self.swap_with, self.column)
+                _crossed_alike(self.column, self.swap_with, _SWAP_SIMILARITY),
+                _crossed_alike(self.swap_with, self.column, _SWAP_SIMILARITY),
             )
             tests.append(("swapped", swapped))
         tests += [(f"jaro_winkler>={t:g}", _similar(self.column, t)) for t in self.thresholds]

@@ -18,7 +18,7 @@ import orjson
 import pandas as pd
 
 from crmhub.matching.blocking import CandidatePairs, generate_pairs
-from crmhub.matching.clustering import cluster_records
+from crmhub.matching.clustering import cluster_guarded
 from crmhub.matching.comparisons import (
     Comparison,
     RecordValues,
@@ -108,9 +108,25 @@ def match_records(
     probability = weight_to_probability(weights)
     clock.lap("score")
     accepted = probability >= settings.thresholds.auto_merge
-    clusters = cluster_records(record_ids, candidates.left[accepted], candidates.right[accepted])
+    apart = (probability < settings.thresholds.cannot_link) & _differ_for_good(levels, comparisons)
+    clusters, refused = cluster_guarded(
+        record_ids,
+        candidates.left[accepted],
+        candidates.right[accepted],
+        weights[accepted],
+        candidates.left[apart],
+        candidates.right[apart],
+    )
+    if refused.any():
+        logger.info(
+            "%d accepted pair(s) left out and sent to review: they would chain two different "
+            "people",
+            int(refused.sum()),
+        )
+    held_back = np.zeros(len(candidates), dtype=bool)
+    held_back[np.flatnonzero(accepted)[refused]] = True
     clock.lap("cluster")
-    scored = _Scored(candidates, levels, adjustments, weights, probability)
+    scored = _Scored(candidates, levels, adjustments, weights, probability, held_back)
     pairs = _pair_frame(record_ids, scored, model, settings, keep_non_matches)
     clock.lap("evidence")
     logger.info(
@@ -189,6 +205,21 @@ def decide(probability: np.ndarray, settings: MatchingSettings) -> np.ndarray:
     return np.asarray(DECISIONS, dtype=object)[decision_codes(probability, settings)]
 
 
+STABLE_COLUMNS = frozenset({"first_name", "birth_date", "tax_id"})
+"""Fields a person does not change: a pair that disagrees outright on one of them (not a typo,
+not a nickname) and scores below ``cannot_link`` is two people. E-mail, phone and address do
+change, so a pair of one person's old and new records may disagree on all of them."""
+
+
+def _differ_for_good(levels: np.ndarray, comparisons: Sequence[Comparison]) -> np.ndarray:
+    """Pairs at the ``else`` level of a comparison on a `STABLE_COLUMNS` field."""
+    out = np.zeros(len(levels), dtype=bool)
+    for k, comparison in enumerate(comparisons):
+        if comparison.column in STABLE_COLUMNS:
+            out |= levels[:, k] == len(comparison.levels) - 1
+    return out
+
+
 @dataclass(frozen=True)
 class _Scored:
     """Every candidate pair with its levels, term-frequency bits, total weight and probability."""
@@ -198,6 +229,8 @@ class _Scored:
     adjustments: np.ndarray
     weights: np.ndarray
     probability: np.ndarray
+    held_back: np.ndarray
+    """Pairs above the auto-merge threshold the chain guard kept apart: sent to review."""
 
 
 def _pair_frame(
@@ -209,6 +242,7 @@ def _pair_frame(
 ) -> pd.DataFrame:
     candidates, weights, probability = scored.candidates, scored.weights, scored.probability
     decision = decision_codes(probability, settings)
+    decision[scored.held_back] = DECISIONS.index("review")
     keep = np.ones(len(decision), bool) if keep_non_matches else decision < 2
     left_id, right_id = record_ids[candidates.left[keep]], record_ids[candidates.right[keep]]
     swap = left_id > right_id

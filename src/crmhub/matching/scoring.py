@@ -45,7 +45,14 @@ _PSEUDO_COUNT = 1.0
 """Added to every level count so an unseen level gets a large but finite weight."""
 
 _SHRINKAGE = 20.0
-"""How many pairs' worth of the random-pair u each rule's u estimate starts from."""
+"""How many pairs' worth of the random-pair u each rule's u estimate starts from, at least."""
+
+_SHRINKAGE_SHARE = 0.05
+"""...and at least this share of the rule's pairs: a rule that finds almost only matches (equal
+e-mail) has a handful of non-matches among 400,000 pairs, too few to learn a u from; without a
+prior in proportion, EM splits the matches into two classes and calls one the non-matches
+(measured at 1 M records: u of an equal first name 0.82 in the e-mail rule, recall 0.95 -> 0.85).
+A rule with many non-matches (a shared landline: relatives) still learns its own u."""
 
 _MIN_PRIOR, _MAX_PRIOR = 1e-6, 0.999
 
@@ -264,7 +271,12 @@ class _Fit:
         base = np.array(towards, dtype=np.float64)
         base[0] = 0.0
         base /= base.sum()
-        return _smoothed(table + _SHRINKAGE * base - _PSEUDO_COUNT)
+        strength = np.maximum(_SHRINKAGE, _SHRINKAGE_SHARE * self.stratum_counts())
+        return _smoothed(table + strength[:, None] * base - _PSEUDO_COUNT)
+
+    def stratum_counts(self) -> np.ndarray:
+        """Pairs per stratum."""
+        return np.bincount(self.strata, weights=self.counts, minlength=self.n_strata)
 
     def shared_table(self, k: int, n_levels: int, weights: np.ndarray) -> np.ndarray:
         """(strata x levels) m of comparison k: one distribution for all strata, restricted in

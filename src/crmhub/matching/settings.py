@@ -188,15 +188,20 @@ class ComparisonSpec(_Frozen):
 
 
 class Thresholds(_Frozen):
-    """Match probabilities at which a pair is merged automatically or sent to review."""
+    """Match probabilities at which a pair is merged automatically or sent to review, and below
+    which two compared records are known to be different people (`cannot_link`): then no chain
+    of other links may put them in one cluster."""
 
     auto_merge: float = Field(0.95, gt=0.0, lt=1.0)
     review: float = Field(0.80, gt=0.0, lt=1.0)
+    cannot_link: float = Field(0.01, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
         if self.review > self.auto_merge:
             raise ValueError("thresholds.review must not exceed thresholds.auto_merge")
+        if self.cannot_link > self.review:
+            raise ValueError("thresholds.cannot_link must not exceed thresholds.review")
         return self
 
 
