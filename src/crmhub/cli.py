@@ -126,12 +126,32 @@ def dedupe(
         Path | None,
         typer.Option("--model-out", help="Also save the learnt match model as JSON here."),
     ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="CSV of steward decisions (left,right,is_match by record key) to learn from.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="Score with this saved model (from --model-out) instead of learning one.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Deduplicate one CSV without any config; every row gets its cluster's golden id."""
     from crmhub.matching.dedupe import dedupe_csv
 
     with _friendly_errors():
-        summary = dedupe_csv(input_csv, out, model_path=model_out)
+        summary = dedupe_csv(
+            input_csv, out, model_path=model_out, labels_path=labels, model_in=model
+        )
         console.print(
             f"{summary.rows} rows -> {summary.clusters} clusters "
             f"({summary.duplicate_rows} duplicate rows, {summary.match_pairs} matched pairs, "

@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from crmhub.canonical import IDENTITY_FIELDS
+from crmhub.errors import CrmhubError
 from crmhub.golden_record.ids import mint_golden_id
 from crmhub.matching.engine import MatchResult, match_records
+from crmhub.matching.scoring import MatchModel
 from crmhub.matching.settings import MatchingSettings
 
 logger = logging.getLogger(__name__)
@@ -80,17 +82,62 @@ def read_records(path: Path) -> pd.DataFrame:
     return frame
 
 
+_TRUE = frozenset({"1", "true", "yes", "y", "match", "same"})
+_FALSE = frozenset({"0", "false", "no", "n", "non_match", "different"})
+
+
+def read_labels(path: Path, keys: pd.Series) -> pd.DataFrame:
+    """Steward decisions from a CSV of ``left,right,is_match`` (record keys as in the output:
+    ``source/source_id``, ``id`` or the row number) as DataFrame[left_id, right_id, is_match]
+    in the row positions `dedupe_frame` uses as record ids.
+
+    Raises:
+        CrmhubError: a column is missing, a key is not in the input, or is_match is not yes/no.
+    """
+    labels = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"left", "right", "is_match"} - set(labels.columns)
+    if missing:
+        raise CrmhubError(f"{path}: needs columns left, right, is_match; missing {sorted(missing)}")
+    position = pd.Series(np.arange(len(keys)), index=keys.to_numpy())
+    position = position[~position.index.duplicated()]
+    unknown = sorted(set(labels["left"]).union(labels["right"]) - set(position.index))
+    if unknown:
+        raise CrmhubError(f"{path}: record keys not in the input: {', '.join(unknown[:5])}")
+    flag = labels["is_match"].str.strip().str.lower()
+    bad = ~flag.isin(_TRUE | _FALSE)
+    if bad.any():
+        raise CrmhubError(
+            f"{path}: is_match must be yes/no (or true/false, 1/0); row {int(bad.idxmax()) + 2} "
+            f"has {labels['is_match'][bad].iloc[0]!r}"
+        )
+    return pd.DataFrame(
+        {
+            "left_id": position[labels["left"]].to_numpy(),
+            "right_id": position[labels["right"]].to_numpy(),
+            "is_match": flag.isin(_TRUE).to_numpy(),
+        }
+    )
+
+
 def dedupe_frame(
-    frame: pd.DataFrame, settings: MatchingSettings | None = None
+    frame: pd.DataFrame,
+    settings: MatchingSettings | None = None,
+    *,
+    labels_path: Path | None = None,
+    model: MatchModel | None = None,
 ) -> tuple[pd.DataFrame, MatchResult]:
-    """Cluster the rows of `frame`; returns (key columns + cluster_id, the match result)."""
+    """Cluster the rows of `frame`; returns (key columns + cluster_id, the match result).
+
+    `labels_path` (`read_labels`) refines the learnt model; `model` replaces learning.
+    """
     key_columns, keys = record_keys(frame)
     records = pd.DataFrame({"record_id": np.arange(len(frame), dtype=np.int64)})
     records["source"] = frame["source"].to_numpy() if "source" in frame.columns else "file"
     for column in IDENTITY_FIELDS:
         if column in frame.columns:
             records[column] = frame[column].to_numpy()
-    result = match_records(records, settings)
+    labels = None if labels_path is None else read_labels(labels_path, keys)
+    result = match_records(records, settings, labels=labels, model=model)
     out = pd.DataFrame(index=frame.index)
     for column in key_columns:
         out[column] = frame[column] if column in frame.columns else keys
@@ -114,11 +161,14 @@ def dedupe_csv(
     settings: MatchingSettings | None = None,
     *,
     model_path: str | Path | None = None,
+    labels_path: str | Path | None = None,
+    model_in: str | Path | None = None,
 ) -> DedupeSummary:
     """Deduplicate a CSV of customer records into `output_path` (key columns + cluster_id).
 
     `model_path`, when given, receives the learnt model (m, u and priors per blocking rule) as
-    readable JSON (`MatchModel.to_dict`).
+    readable JSON (`MatchModel.to_dict`). `labels_path` is a CSV of steward decisions
+    (`read_labels`) that refine what is learnt; `model_in` is a saved model to use as it is.
 
     Raises:
         FileNotFoundError: the input does not exist.
@@ -132,7 +182,18 @@ def dedupe_csv(
         raise ValueError(
             f"{input_path}: no identity columns; expected some of {', '.join(IDENTITY_FIELDS)}"
         )
-    out, result = dedupe_frame(frame, settings)
+    model = None
+    if model_in is not None:
+        try:
+            model = MatchModel.from_dict(json.loads(Path(model_in).read_text(encoding="utf-8")))
+        except (ValueError, KeyError) as exc:
+            raise CrmhubError(f"{model_in}: not a usable crmhub match model ({exc})") from None
+    out, result = dedupe_frame(
+        frame,
+        settings,
+        labels_path=None if labels_path is None else Path(labels_path),
+        model=model,
+    )
     out.to_csv(output_path, index=False)
     if model_path is not None:
         Path(model_path).write_text(json.dumps(result.model.to_dict(), indent=1) + "\n")

@@ -26,17 +26,10 @@ from crmhub.matching.comparisons import (
     compile_comparisons,
 )
 from crmhub.matching.normalize import normalize_frame
-from crmhub.matching.scoring import (
-    MatchModel,
-    estimate_u,
-    fit_model,
-    forced_comparisons,
-    pattern_index,
-    score_levels,
-    weight_to_probability,
-)
+from crmhub.matching.scoring import MatchModel, pattern_index, score_levels, weight_to_probability
 from crmhub.matching.settings import MatchingSettings
 from crmhub.matching.term_frequency import tf_adjustments
+from crmhub.matching.training import check_model, label_positions, train_model
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
@@ -73,6 +66,8 @@ def match_records(
     *,
     keep_non_matches: bool = False,
     task_runner: TaskRunner[Any] | None = None,
+    labels: pd.DataFrame | None = None,
+    model: MatchModel | None = None,
 ) -> MatchResult:
     """Cluster `records` (columns record_id, source and any canonical identity fields).
 
@@ -83,6 +78,9 @@ def match_records(
         task_runner: a Prefect task runner (e.g. ``prefect_dask.DaskTaskRunner``) to compare
             the pairs on, in ``settings.partitions`` chunks; None compares them in process
             unless ``settings.partitions`` > 1.
+        labels: steward decisions, DataFrame[left_id, right_id, is_match] in record ids, that
+            refine the learnt model (`training`).
+        model: a saved model to score with instead of learning one (same comparisons and rules).
     """
     settings = settings or MatchingSettings()
     record_ids = _record_ids(records)
@@ -99,7 +97,11 @@ def match_records(
     comparisons = compile_comparisons(settings.comparisons)
     levels = _levels(values, candidates, comparisons, settings.partitions, task_runner)
     clock.lap("compare")
-    model = _train(values, levels, candidates, comparisons, settings)
+    if model is None:
+        known = None if labels is None else label_positions(record_ids, labels)
+        model = train_model(values, levels, candidates, comparisons, settings, known)
+    else:
+        model = check_model(model, comparisons, candidates.rule_labels)
     clock.lap("em")
     adjustments = tf_adjustments(
         values, candidates.left, candidates.right, levels, candidates.rule, comparisons
@@ -164,29 +166,6 @@ def _record_ids(records: pd.DataFrame) -> np.ndarray:
     if pd.Index(ids).has_duplicates:
         raise ValueError("record_id values must be unique")
     return ids
-
-
-def _train(
-    values: RecordValues,
-    levels: np.ndarray,
-    candidates: CandidatePairs,
-    comparisons: list[Comparison],
-    settings: MatchingSettings,
-) -> MatchModel:
-    u = estimate_u(values, comparisons, settings.u_sample_pairs, settings.random_seed)
-    model = fit_model(
-        levels,
-        comparisons,
-        u,
-        strata=candidates.rule,
-        strata_labels=candidates.rule_labels,
-        max_iterations=settings.em_max_iterations,
-        ignored=forced_comparisons(settings.blocking, comparisons),
-    )
-    logger.debug(
-        "match model (priors %s)", dict(zip(model.strata, model.prior.round(4), strict=True))
-    )
-    return model
 
 
 DECISIONS = ("match", "review", "non_match")

@@ -310,6 +310,7 @@ def fit_model(
     max_iterations: int = 100,
     tolerance: float = 1e-5,
     ignored: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
 ) -> MatchModel:
     """Fit m, u and the prior per stratum by EM over the candidate pairs' level patterns.
 
@@ -319,10 +320,15 @@ def fit_model(
         strata: stratum index (finding blocking rule) of each pair; None = one stratum.
         ignored: (strata x comparisons) True where the stratum's rule forces the comparison's
             field to agree (`forced_comparisons`): left out of that stratum's fit and score.
+        labels: per pair, 1 = known match, 0 = known non-match, -1 = unknown (steward decisions):
+            a labelled pair's class is fixed instead of guessed, so m, u and the prior learn from
+            what a person decided (semi-supervised EM).
     """
     strata = np.zeros(len(levels), np.int64) if strata is None else np.asarray(strata, np.int64)
     n_strata = max(len(strata_labels), int(strata.max(initial=0)) + 1)
-    first, _, counts = pattern_index(levels, strata)
+    known = np.full(len(levels), -1, np.int8) if labels is None else np.asarray(labels, np.int8)
+    first, _, counts = pattern_index(np.column_stack([levels, known + 1]), strata)
+    fixed = known[first].astype(np.float64)
     mask = np.zeros((n_strata, len(comparisons)), dtype=bool)
     if ignored is not None:
         given = np.asarray(ignored, dtype=bool)
@@ -332,7 +338,8 @@ def fit_model(
     u_now = [np.tile(np.asarray(ui, dtype=np.float64), (n_strata, 1)) for ui in u]
     prior, converged, iteration = np.full(n_strata, 0.3), False, 0
     for iteration in range(1, max_iterations + 1):  # noqa: B007
-        matched = counts * fit.posterior(m, u_now, prior)
+        guessed = fit.posterior(m, u_now, prior)
+        matched = counts * np.where(fixed >= 0, fixed, guessed)
         new_m = [fit.shared_table(k, len(c.levels), matched) for k, c in enumerate(comparisons)]
         u_now = [
             fit.level_table(k, len(c.levels), counts - matched, u[k])
