@@ -145,7 +145,7 @@ def dedupe_frame(
             columns[column] = frame[column].reset_index(drop=True)
     records = pd.DataFrame(columns, copy=False)
     labels = None if labels_path is None else read_labels(labels_path, keys)
-    result = match_records(records, settings, labels=labels, model=model)
+    result = match_records(records, settings, labels=labels, model=model, evidence=False)
     out = pd.DataFrame(index=frame.index)
     for column in key_columns:
         out[column] = frame[column] if column in frame.columns else keys

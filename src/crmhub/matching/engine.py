@@ -68,6 +68,7 @@ def match_records(
     task_runner: TaskRunner[Any] | None = None,
     labels: pd.DataFrame | None = None,
     model: MatchModel | None = None,
+    evidence: bool = True,
 ) -> MatchResult:
     """Cluster `records` (columns record_id, source and any canonical identity fields).
 
@@ -81,6 +82,8 @@ def match_records(
         labels: steward decisions, DataFrame[left_id, right_id, is_match] in record ids, that
             refine the learnt model (`training`).
         model: a saved model to score with instead of learning one (same comparisons and rules).
+        evidence: build the per-pair evidence JSON; a flat-file dedupe, which stores no
+            evidence, saves the memory (half a gigabyte at a million records) by passing False.
     """
     settings = settings or MatchingSettings()
     record_ids = _record_ids(records)
@@ -129,7 +132,7 @@ def match_records(
     held_back[np.flatnonzero(accepted)[refused]] = True
     clock.lap("cluster")
     scored = _Scored(candidates, levels, adjustments, weights, probability, held_back)
-    pairs = _pair_frame(record_ids, scored, model, settings, keep_non_matches)
+    pairs = _pair_frame(record_ids, scored, model, settings, keep_non_matches, evidence)
     clock.lap("evidence")
     logger.info(
         "matched %d records: %d candidate pairs, %d accepted, %d clusters",
@@ -218,6 +221,7 @@ def _pair_frame(
     model: MatchModel,
     settings: MatchingSettings,
     keep_non_matches: bool,
+    with_evidence: bool = True,
 ) -> pd.DataFrame:
     candidates, weights, probability = scored.candidates, scored.weights, scored.probability
     decision = decision_codes(probability, settings)
@@ -241,7 +245,9 @@ def _pair_frame(
             "evidence": pd.Series(
                 evidence_json(
                     scored.levels[kept], candidates.rule[kept], model, scored.adjustments[kept]
-                ),
+                )
+                if with_evidence
+                else np.full(len(kept), None, dtype=object),
                 dtype=object,
             ),
         }
