@@ -90,9 +90,11 @@ def block_codes(keys: pd.DataFrame | RecordValues, rule: AnyRule) -> np.ndarray:
     `keys` is either `derive_keys` output (text columns) or the run's `RecordValues`, whose
     per-value codes make this a few integer operations per key.
     """
+    keys_of_rule = rule_keys(rule)
     combined = np.zeros(len(keys), dtype=np.int64)
     missing = np.zeros(len(keys), dtype=bool)
-    for key in rule_keys(rule):
+    span = 1
+    for key in keys_of_rule:
         if isinstance(keys, RecordValues):
             codes = key_codes(keys, key)
             width = int(codes.max(initial=-1)) + 2
@@ -100,9 +102,16 @@ def block_codes(keys: pd.DataFrame | RecordValues, rule: AnyRule) -> np.ndarray:
             codes, uniques = pd.factorize(keys[key], use_na_sentinel=True)
             width = len(uniques) + 1
         missing |= codes < 0
+        if span * width >= 2**62:  # compact before int64 overflows
+            combined = pd.factorize(combined)[0].astype(np.int64)
+            span = int(combined.max(initial=0)) + 1
+        # a missing code (-1) leaves residue width-1, which no present value has: no collisions
         combined = combined * width + codes
-        combined, _ = pd.factorize(combined)
-    combined = combined.astype(np.int64)
+        span *= width
+    if len(keys_of_rule) > 1 or not isinstance(keys, RecordValues):
+        combined = pd.factorize(combined)[0].astype(np.int64)
+    else:
+        combined = combined.copy()
     combined[missing] = -1
     return combined
 
@@ -130,7 +139,10 @@ def pairs_in_blocks(
     """All pairs of positions sharing a block code (>= 0); oversized blocks left out and logged
     at `cap_level` (a warning for the global cap: a junk value; info for a rule's own cap,
     which is there on purpose)."""
-    positions = np.flatnonzero(codes >= 0)
+    present = codes >= 0
+    if present.any() and int(codes.max()) < 4 * len(codes):  # compact codes: skip singletons
+        present &= np.bincount(codes[present])[np.maximum(codes, 0)] > 1
+    positions = np.flatnonzero(present)
     order = positions[np.argsort(codes[positions], kind="stable")]
     sorted_codes = codes[order]
     starts = (

@@ -16,24 +16,34 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein, Indel, Jaro, JaroWinkler, Levenshtein
 
 from crmhub.matching.normalize import NICKNAMES, canonical_first_name
 
-TRANSFORMS: dict[str, Callable[[pd.Series], pd.Series]] = {
-    "email_user": lambda v: v.str.split("@").str[0],
-    "last7": lambda v: v.str[-7:],
-    "first3": lambda v: v.str[:3],
-    "year": lambda v: v.str[:4],
-    "day_month_swapped": lambda v: v.str[:4] + "-" + v.str[8:10] + "-" + v.str[5:7],
-    "house_number": lambda v: v.str.extract(r"(\d+)", expand=False),
-    "nickname": lambda v: v.map(lambda x: NICKNAMES.get(x, x) if isinstance(x, str) else None),
-    "canonical": canonical_first_name,
-    "canonical_first3": lambda v: canonical_first_name(v).str[:3],
+
+def _pandas(func: Callable[[pd.Series], pd.Series]) -> Callable[[pl.Series], pl.Series]:
+    """A pandas Series function as a polars one (for the few transforms polars lacks)."""
+    return lambda v: pl.Series(func(v.to_pandas().astype(object)).to_numpy(), dtype=pl.String)
+
+
+TRANSFORMS: dict[str, Callable[[pl.Series], pl.Series]] = {
+    "email_user": lambda v: v.str.split("@").list.first(),
+    "last7": lambda v: v.str.slice(-7),
+    "first3": lambda v: v.str.slice(0, 3),
+    "year": lambda v: v.str.slice(0, 4),
+    "day_month_swapped": lambda v: pl.select(
+        pl.concat_str([v.str.slice(0, 4), v.str.slice(7, 3), v.str.slice(4, 3)])
+    ).to_series(),
+    "house_number": lambda v: v.str.extract(r"(\d+)", 1),
+    "nickname": lambda v: v.replace(NICKNAMES),
+    "canonical": _pandas(canonical_first_name),
+    "canonical_first3": lambda v: _pandas(canonical_first_name)(v).str.slice(0, 3),
 }
 """Value-level derivations some levels and blocking keys compare on, by name. Each takes and
-returns a Series of distinct values (object dtype, missing = None/NaN)."""
+returns a polars String Series of distinct values (multi-threaded native string work; missing
+is null)."""
 
 _SCORERS: dict[str, tuple[Callable[..., float], float]] = {
     "jaro_winkler": (JaroWinkler.normalized_similarity, 1.0),
@@ -79,10 +89,9 @@ class RecordValues:
             codes, uniques = pd.factorize(raw, use_na_sentinel=True)
             return codes.astype(np.int64), np.asarray(uniques, dtype=object)
         base_codes, base_uniques = self.factor(column)
-        derived = TRANSFORMS[transform](pd.Series(base_uniques, dtype=object))
-        derived = derived.astype(object)
-        derived = derived.where(derived.notna() & (derived.astype(str).str.len() > 0), None)
-        inner, uniques = pd.factorize(derived.to_numpy(dtype=object), use_na_sentinel=True)
+        derived = TRANSFORMS[transform](pl.Series(base_uniques, dtype=pl.String))
+        derived = pl.select(pl.when(derived.str.len_bytes() > 0).then(derived)).to_series()
+        inner, uniques = pd.factorize(derived.to_numpy(), use_na_sentinel=True)
         lookup = np.append(inner.astype(np.int64), -1)  # code -1 (missing) -> -1
         return lookup[base_codes], np.asarray(uniques, dtype=object)
 
