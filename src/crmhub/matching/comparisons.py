@@ -149,13 +149,15 @@ class ExactComparison(Comparison):
 class IdentifierComparison(Comparison):
     """null | exact | one edit | else, for ids typed by hand (tax, social security, account).
 
-    Examples: "6398424" twice exact; "6398424"/"6388424" (a typo) or "6398424"/"6394824"
-    one edit; other ids else. A typo in an id is common, two different people one edit apart
-    are rare, so the level keeps much of the exact level's weight.
+    Examples: "6398424" twice exact; "6398424"/"6388424" (a typo), "6398424"/"6394824" (two
+    digits swapped) or "6398424"/"639842" (one lost) one edit; other ids else. A typo in an id
+    is common, two different people one edit apart are rare, so the level keeps much of the
+    exact level's weight.
     """
 
     def conditions(self) -> list[tuple[str, Condition]]:
-        return [("exact", _same(self.column)), ("one_edit", _within_edits(self.column, 1))]
+        one_edit = _within_edits(self.column, 1, "damerau_levenshtein")
+        return [("exact", _same(self.column)), ("one_edit", one_edit)]
 
 
 @dataclass(frozen=True)
