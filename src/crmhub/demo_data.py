@@ -27,7 +27,7 @@ from faker.providers.person.en_US import Provider as UsNames
 from faker.providers.person.es_ES import Provider as SpanishNames
 from faker.providers.person.fr_FR import Provider as FrenchNames
 
-from crmhub.matching.normalize import NICKNAMES
+from crmhub.matching.normalize import NICKNAMES, normalize_email
 
 SOURCES: tuple[str, ...] = ("crm", "accounting", "webshop", "support")
 COLUMNS: tuple[str, ...] = (
@@ -239,7 +239,8 @@ def _emails(people: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarr
     numbered = rng.random(count) < 0.4
     user[numbered] = user[numbered] + rng.integers(1, 99, numbered.sum()).astype(str).astype(object)
     email = user + "@" + _pick(rng, _EMAIL_DOMAINS, count)
-    clash = pd.Series(email).duplicated().to_numpy()
+    # unique as mailboxes, not as text: john.smith@ and johnsmith@gmail.com are one inbox
+    clash = normalize_email(pd.Series(email, dtype=object)).duplicated().to_numpy()
     email[clash] = (
         user[clash] + np.arange(count)[clash].astype(str).astype(object) + "@" + "mail.com"
     )

@@ -208,7 +208,7 @@ def test_normalize_postcode(raw: str | None, expected: str | None) -> None:
         ("12 Main St.", "12 main street"),
         ("12 MAIN STREET", "12 main street"),
         ("4 N. Oak Ave", "4 north oak avenue"),
-        ("77 Sunset Blvd, Apt 5", "77 sunset boulevard apartment 5"),
+        ("77 Sunset Blvd, Apt 5", "77 sunset boulevard unit 5"),  # all unit words -> "unit"
         ("1 Rue de l'Église", "1 rue de leglise"),
         ("9 Elm Rd", "9 elm road"),
         ("", None),
@@ -241,3 +241,90 @@ def test_repeated_values_are_normalised_consistently() -> None:
     out = normalize_phone(values)
     assert out.isna().sum() == 1000
     assert set(out.dropna()) == {"+12124567890"}
+
+
+PROVIDER_EMAILS = [
+    ("John.Smith+shop@GMAIL.com", "johnsmith@gmail.com"),
+    ("j.o.h.n.smith@gmail.com", "johnsmith@gmail.com"),
+    ("John.Smith@googlemail.com", "johnsmith@gmail.com"),
+    ("john.smith+a+b@gmail.com", "johnsmith@gmail.com"),
+    ("john.smith+tag@outlook.com", "john.smith@outlook.com"),  # dots count at Microsoft
+    ("john.smith+tag@hotmail.com", "john.smith@hotmail.com"),
+    ("john.smith+tag@live.com", "john.smith@live.com"),
+    ("john.smith+tag@icloud.com", "john.smith@icloud.com"),
+    ("john+tag@me.com", "john@me.com"),
+    ("john+tag@mac.com", "john@mac.com"),
+    ("john+tag@fastmail.com", "john@fastmail.com"),
+    ("john+tag@protonmail.com", "john@protonmail.com"),
+    ("john+tag@proton.me", "john@proton.me"),
+    ("john.smith-shop@yahoo.com", "john.smith-shop@yahoo.com"),  # yahoo left alone
+    ("john.smith+tag@yahoo.com", "john.smith+tag@yahoo.com"),
+    ("john.smith+tag@acme.com", "john.smith+tag@acme.com"),  # company servers: keep all
+    ("john.smith@gmail.com.au", "john.smith@gmail.com.au"),  # not gmail.com
+    ("+tag@gmail.com", None),  # nothing left of the user
+    ("...@gmail.com", None),
+    (" mailto:John@Example.com ", "john@example.com"),
+    ("john@@gmail.com", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), PROVIDER_EMAILS)
+def test_normalize_email_providers(raw: str, expected: str | None) -> None:
+    assert normalize_email(pd.Series([raw], dtype=object)).tolist() == [expected]
+
+
+PHONES_TRICKY_US = [
+    ("416-967-1111", "+14169671111"),  # Canada in national form: slow path, still valid
+    ("011 44 20 7946 0958", "+442079460958"),  # US exit code
+    ("1-800-FLOWERS", "+18003569377"),  # vanity letters
+    ("212 456 7890 ext 12 (office)", None),  # text after the extension: phonenumbers gives up
+    ("2124567890.0", None),  # float text is not a number the user typed
+    (2124567890, "+12124567890"),  # spreadsheet integer
+    (2124567890.0, "+12124567890"),  # spreadsheet float
+    ("+1 212 456 789", None),  # one digit short
+    ("1-21-245-6789", None),
+    ("(212) 456-78901", None),  # one digit too many
+    ("+1 (212) 456-7890 #12", "+12124567890"),
+    ("+", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), PHONES_TRICKY_US)
+def test_normalize_phone_tricky(raw: object, expected: str | None) -> None:
+    out = normalize_phone(pd.Series([raw], dtype=object), default_region="US")
+    assert out.tolist() == [expected]
+
+
+@pytest.mark.parametrize("region", ["US", "CA", "GB", "DE"])
+def test_phone_shortcuts_agree_with_phonenumbers(region: str) -> None:
+    """Whatever path a plain number takes, the answer is phonenumbers' answer."""
+    import phonenumbers
+
+    rng = np.random.default_rng(1)
+    prefixes = ["", "+1 ", "1-", "1 1 ", "+44 ", "0", "011 ", "00 ", "+49 ", "(", "+"]
+    prefixes += [
+        "+33 ",
+        "+7 ",
+        "+61 ",
+        "00 44 ",
+        "011 49 ",
+        "+1 416",
+        "+44 (0)",
+        "+54 9 ",
+        "+52 1 ",
+    ]
+    raw = []
+    for i, row in enumerate(rng.integers(0, 10, size=(4000, 13))):
+        digits = "".join(map(str, row[: 7 + i % 7]))
+        raw.append(prefixes[i % len(prefixes)] + digits)
+    expected = []
+    for text in raw:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            expected.append(None)
+            continue
+        valid = phonenumbers.is_valid_number(number)
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        expected.append(e164 if valid else None)
+    assert normalize_phone(pd.Series(raw), default_region=region).tolist() == expected

@@ -1,290 +1,173 @@
 """Normalisers: turn raw identity values into comparable canonical forms, a whole column at a time.
 
 Every function takes and returns a pandas Series (same index) of ``object`` dtype whose missing
-values are ``None``. Work is done once per *distinct* value (`_per_unique`), because customer
-columns repeat a lot (cities, postcodes, first names), and the per-value work is either a
-vectorised pandas string operation or a cached library call. Values that cannot be normalised
-(an invalid phone number, an impossible date, an empty name) become ``None``: a missing value
-carries no evidence, a wrong one carries false evidence.
+values are ``None``. Work is done once per *distinct* value, because customer columns repeat a
+lot (cities, postcodes, first names), and the per-value work is a chain of native polars string
+operations; Python only touches the rare values a library has to judge (a foreign phone number,
+an address line in an unusual order). Values that cannot be normalised (an invalid phone number,
+an impossible date, an empty name) become ``None``: a missing value carries no evidence, a wrong
+one carries false evidence.
+
+The column-specific normalisers live in ``normalize_*`` modules and are re-exported here, so
+callers only ever import from this module.
 """
 
 from __future__ import annotations
 
-import re
+import os
 from collections.abc import Callable
-from functools import cache
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
-import numpy as np
 import pandas as pd
-import phonenumbers
+import polars as pl
 
-_WHITESPACE = re.compile(r"\s+")
-# fmt: off
-_LETTER_FOLD = str.maketrans({
-    "ß": "ss", "ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ł": "l", "Ł": "l",
-    "đ": "d", "Đ": "d", "þ": "th", "ı": "i",
-})
-# fmt: on
-_APOSTROPHES = r"['’‘`´]"
-_NAME_AFFIXES = re.compile(
-    r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sir)\s+)+|(?:\s+(?:jr|sr|ii|iii|iv))+$"
+from crmhub.matching.normalize_address import (
+    STREET_ABBREVIATIONS,
+    normalize_postcode,
+    normalize_street,
+    pad_us_zip,
 )
-
-# fmt: off
-NICKNAMES: dict[str, str] = {
-    "bill": "william", "billy": "william", "will": "william", "willy": "william",
-    "liam": "william", "bob": "robert", "bobby": "robert", "rob": "robert", "robbie": "robert",
-    "jim": "james", "jimmy": "james", "jamie": "james", "mike": "michael", "mikey": "michael",
-    "dave": "david", "davy": "david", "dan": "daniel", "danny": "daniel", "tom": "thomas",
-    "tommy": "thomas", "joe": "joseph", "joey": "joseph", "chris": "christopher",
-    "matt": "matthew", "tony": "anthony", "steve": "steven", "rick": "richard", "rich": "richard",
-    "dick": "richard", "ed": "edward", "eddie": "edward", "ted": "edward", "liz": "elizabeth",
-    "beth": "elizabeth", "betty": "elizabeth", "lizzie": "elizabeth", "kate": "katherine",
-    "katie": "katherine", "kathy": "katherine", "jen": "jennifer", "jenny": "jennifer",
-    "sue": "susan", "susie": "susan", "maggie": "margaret", "peggy": "margaret",
-    "patty": "patricia", "trish": "patricia", "alex": "alexander", "sam": "samuel",
-    "ben": "benjamin", "nick": "nicholas", "andy": "andrew", "drew": "andrew", "greg": "gregory",
-    "larry": "lawrence", "jon": "jonathan", "josh": "joshua", "ken": "kenneth", "kenny": "kenneth",
-    "ron": "ronald", "don": "donald", "charlie": "charles", "chuck": "charles", "hank": "henry",
-    "harry": "henry", "jack": "john", "johnny": "john", "abby": "abigail", "debbie": "deborah",
-    "vicky": "victoria", "becky": "rebecca", "mandy": "amanda", "cindy": "cynthia",
-    "pam": "pamela", "tina": "christina", "jeff": "jeffrey", "tim": "timothy", "pete": "peter",
-    "ray": "raymond", "fred": "frederick",
-}
-# fmt: on
-"""Common English nickname -> formal first name; deliberately small and unambiguous-ish."""
-
-# fmt: off
-STREET_ABBREVIATIONS: dict[str, str] = {
-    "st": "street", "str": "street", "rd": "road", "ave": "avenue", "av": "avenue",
-    "blvd": "boulevard", "dr": "drive", "ln": "lane", "ct": "court", "pl": "place", "sq": "square",
-    "hwy": "highway", "pkwy": "parkway", "ter": "terrace", "cres": "crescent", "cir": "circle",
-    "trl": "trail", "pk": "park", "mt": "mount", "apt": "apartment", "ste": "suite", "fl": "floor",
-    "n": "north", "s": "south", "e": "east", "w": "west", "ne": "northeast", "nw": "northwest",
-    "se": "southeast", "sw": "southwest",
-}
-# fmt: on
-"""Street-address abbreviations expanded to one spelling so "12 Main St." == "12 main street"."""
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-# fmt: off
-DATE_FORMATS_DAYFIRST: tuple[str, ...] = (
-    "%Y-%m-%d", "%Y%m%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%m/%d/%Y",
+from crmhub.matching.normalize_company import normalize_company
+from crmhub.matching.normalize_core import (
+    APOSTROPHES,
+    blank_to_null,
+    fold,
+    on_rows,
+    per_unique,
+    where,
 )
-# fmt: on
-"""Tried in order; ``%m/%d/%Y`` last only catches US dates whose day cannot be a month."""
-
-# fmt: off
-_PHONE_TYPES = (
-    "fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "voip", "personal_number",
-    "pager", "uan", "voicemail",
+from crmhub.matching.normalize_dates import DATE_FORMATS_DAYFIRST, normalize_date
+from crmhub.matching.normalize_names import (
+    NICKNAMES,
+    canonical_first_name,
+    groups_overlap,
+    nickname_groups,
+    normalize_name,
+    normalize_name_columns,
+    split_last_first,
 )
-# fmt: on
+from crmhub.matching.normalize_phone import normalize_phone
 
+__all__ = [
+    "DATE_FORMATS_DAYFIRST",
+    "NICKNAMES",
+    "STREET_ABBREVIATIONS",
+    "canonical_first_name",
+    "fold_text",
+    "groups_overlap",
+    "nickname_groups",
+    "normalize_company",
+    "normalize_date",
+    "normalize_email",
+    "normalize_frame",
+    "normalize_identifier",
+    "normalize_name",
+    "normalize_name_columns",
+    "normalize_phone",
+    "normalize_postcode",
+    "normalize_street",
+    "normalize_text",
+    "split_last_first",
+]
 
-def _per_unique(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """Apply `func` to the distinct non-missing values only and spread the result back.
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
-    `func` receives a Series of ``str`` and returns a same-length Series (missing -> NaN/None).
-    """
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    if len(uniques) == 0:
-        return pd.Series([None] * len(values), index=values.index, dtype=object)
-    done = func(pd.Series(np.asarray(uniques, dtype=object)).astype(object).map(str))
-    table = np.append(done.astype(object).to_numpy(), None)
-    table[pd.isna(table)] = None
-    return pd.Series(table[codes], index=values.index, dtype=object)
+GMAIL_DOMAINS: frozenset[str] = frozenset({"gmail.com", "googlemail.com"})
+"""Gmail ignores dots in the user part and everything after a "+"; googlemail.com is gmail.com."""
 
+PLUS_TAG_DOMAINS: frozenset[str] = frozenset(
+    {
+        *GMAIL_DOMAINS,
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "fastmail.com",
+        "fastmail.fm",
+        "protonmail.com",
+        "protonmail.ch",
+        "proton.me",
+        "pm.me",
+    }
+)
+"""Providers that deliver "user+tag@" to "user@", so the tag says nothing about the person.
 
-def _blank_to_none(values: pd.Series) -> pd.Series:
-    """Empty strings after cleaning mean "no value"."""
-    return values.where(values.str.len() > 0, None)
+Yahoo is missing on purpose: its disposable addresses use "-" and a separate base name, which
+cannot be undone from the address alone. At other domains the user part is kept exactly (a dot
+or "+" can be significant on a company mail server).
+"""
 
 
 def fold_text(values: pd.Series) -> pd.Series:
     """Lower-case, strip accents (NFKD), fold special letters and collapse whitespace."""
-    out = values.str.translate(_LETTER_FOLD).str.normalize("NFKD")
-    out = out.str.replace(r"[\u0300-\u036f]", "", regex=True).str.casefold()
-    return out.str.replace(_WHITESPACE, " ", regex=True).str.strip()
-
-
-def normalize_name(values: pd.Series) -> pd.Series:
-    """Person or company name: folded, apostrophes dropped, other punctuation -> space.
-
-    "  O'Brien ", "o’brien" -> "obrien"; "Jean-Luc" -> "jean luc"; "Dr. José Núñez Jr." ->
-    "jose nunez"; "", "--" -> None.
-    """
-
-    def clean(uniq: pd.Series) -> pd.Series:
-        out = fold_text(uniq).str.replace(_APOSTROPHES, "", regex=True)
-        out = out.str.replace(r"[^\w]+|_", " ", regex=True).str.strip()
-        out = out.str.replace(_WHITESPACE, " ", regex=True).str.replace(
-            _NAME_AFFIXES, "", regex=True
-        )
-        return _blank_to_none(out.str.strip())
-
-    return _per_unique(values, clean)
-
-
-def canonical_first_name(normalized: pd.Series) -> pd.Series:
-    """Map nicknames of an already normalised first name to the formal name (bill -> william)."""
-    out = normalized.map(lambda v: NICKNAMES.get(v, v) if isinstance(v, str) else None)
-    return out.astype(object)
+    return per_unique(values, fold)
 
 
 def normalize_email(values: pd.Series) -> pd.Series:
-    """Trimmed, lower-cased address; "mailto:" dropped; anything without user@domain.tld -> None."""
+    """Trimmed, lower-cased address; "mailto:" dropped; anything without user@domain.tld -> None.
 
-    def clean(uniq: pd.Series) -> pd.Series:
-        out = uniq.str.strip().str.lower().str.removeprefix("mailto:").str.strip()
-        return out.where(out.str.match(_EMAIL), None)
-
-    return _per_unique(values, clean)
-
-
-def normalize_postcode(values: pd.Series) -> pd.Series:
-    """Upper-case postcode without spaces or punctuation: " sw1a 1aa" -> "SW1A1AA".
-
-    A US ZIP+4 ("02134-1234", "021341234") keeps its five-digit ZIP, which is what most
-    systems store; no other country uses nine-digit postcodes.
+    For the big providers that ignore them, "+tags" (and, at Gmail, dots) are removed from the
+    user part, so "John.Smith+shop@googlemail.com" == "johnsmith@gmail.com".
     """
-
-    def clean(uniq: pd.Series) -> pd.Series:
-        out = fold_text(uniq).str.upper().str.replace(r"[^0-9A-Z]", "", regex=True)
-        return _blank_to_none(out.str.replace(r"^(\d{5})\d{4}$", r"\1", regex=True))
-
-    return _per_unique(values, clean)
+    return per_unique(values, _clean_emails)
 
 
-def normalize_street(values: pd.Series) -> pd.Series:
-    """Street line: folded, punctuation -> space, abbreviations expanded (St. -> street)."""
+def _clean_emails(uniques: pl.Series) -> pl.Series:
+    text = uniques.str.strip_chars().str.to_lowercase()
+    text = on_rows(text, text.str.starts_with("mailto:"), _drop_mailto)
+    text = where(text, text.str.contains(_EMAIL))
+    # only addresses with a "+" or at Gmail can change; most need no more work
+    maybe = text.str.contains("+", literal=True)
+    for domain in GMAIL_DOMAINS:
+        maybe = maybe | text.str.ends_with(f"@{domain}")
+    return blank_to_null(on_rows(text, maybe, _provider_rules))
 
-    def clean(uniq: pd.Series) -> pd.Series:
-        out = fold_text(uniq).str.replace(_APOSTROPHES, "", regex=True)
-        out = out.str.replace(r"[^\w]+|_", " ", regex=True).str.strip()
-        expanded = [" ".join(STREET_ABBREVIATIONS.get(t, t) for t in v.split()) for v in out]
-        return _blank_to_none(pd.Series(expanded, index=out.index, dtype=object))
 
-    return _per_unique(values, clean)
+def _provider_rules(addresses: pl.Series) -> pl.Series:
+    """Drop what the provider ignores: a "+tag", and at Gmail the dots; an empty user -> ""."""
+    parts = addresses.str.split_exact("@", 1).struct.unnest()
+    frame = pl.DataFrame({"user": parts["field_0"], "domain": parts["field_1"]})
+    domain = pl.col("domain").replace({"googlemail.com": "gmail.com"})
+    user = pl.col("user")
+    user = (
+        pl.when(domain.is_in(list(PLUS_TAG_DOMAINS)))
+        .then(user.str.split_exact("+", 1).struct.field("field_0"))
+        .otherwise(user)
+    )
+    user = (
+        pl.when(domain.is_in(list(GMAIL_DOMAINS)))
+        .then(user.str.replace_all(".", "", literal=True))
+        .otherwise(user)
+    )
+    address = pl.when(user.str.len_bytes() > 0).then(pl.concat_str(user, pl.lit("@"), domain))
+    return frame.select(address.fill_null("")).to_series()
+
+
+def _drop_mailto(texts: pl.Series) -> pl.Series:
+    return texts.str.strip_prefix("mailto:").str.strip_chars()
 
 
 def normalize_text(values: pd.Series) -> pd.Series:
-    """Generic free text (city, company, country): folded and punctuation-light."""
+    """Generic free text (city, country): folded and punctuation-light, "&" kept."""
+    return per_unique(values, _clean_text)
 
-    def clean(uniq: pd.Series) -> pd.Series:
-        out = fold_text(uniq).str.replace(_APOSTROPHES, "", regex=True)
-        out = out.str.replace(r"[^\w&]+|_", " ", regex=True).str.strip()
-        return _blank_to_none(out.str.replace(_WHITESPACE, " ", regex=True))
 
-    return _per_unique(values, clean)
+def _clean_text(uniques: pl.Series) -> pl.Series:
+    out = fold(uniques).str.replace_all(APOSTROPHES, "")
+    return blank_to_null(out.str.replace_all(r"[^\w&]+|_", " ").str.strip_chars())
 
 
 def normalize_identifier(values: pd.Series) -> pd.Series:
     """Tax ids and similar codes: upper-case letters and digits only ("12-3 45" -> "12345")."""
 
-    def clean(uniq: pd.Series) -> pd.Series:
-        return _blank_to_none(uniq.str.upper().str.replace(r"[^0-9A-Z]", "", regex=True))
+    def clean(uniques: pl.Series) -> pl.Series:
+        return blank_to_null(uniques.str.to_uppercase().str.replace_all(r"[^0-9A-Z]", ""))
 
-    return _per_unique(values, clean)
-
-
-# --- dates -----------------------------------------------------------------------------------
-
-
-def normalize_date(values: pd.Series, *, dayfirst: bool = True) -> pd.Series:
-    """Dates as ISO ``YYYY-MM-DD``; impossible or unparseable dates -> None.
-
-    Accepts ISO (optionally with a time part), ``YYYYMMDD``, ``DD/MM/YYYY``, ``DD.MM.YYYY``,
-    ``DD-MM-YYYY``, ``YYYY/MM/DD`` and Python date/datetime objects. With ``dayfirst=False``
-    ``MM/DD/YYYY`` is tried before ``DD/MM/YYYY``. Years outside 1800-2100 are treated as junk.
-    """
-    formats = list(DATE_FORMATS_DAYFIRST)
-    if not dayfirst:
-        formats.remove("%m/%d/%Y")
-        formats.insert(2, "%m/%d/%Y")
-    # date, datetime and Timestamp objects print as ISO text, which the first format reads
-    return _per_unique(values, lambda uniq: _parse_dates(uniq, formats))
-
-
-def _parse_dates(uniq: pd.Series, formats: list[str]) -> pd.Series:
-    text = uniq.str.strip().str.replace(r"^(\d{4}-\d{2}-\d{2})[T ][\d:.+\-Z]*$", r"\1", regex=True)
-    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
-    for fmt in formats:
-        todo = parsed.isna()
-        if not todo.any():
-            break
-        attempt = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        parsed[todo] = attempt.astype("datetime64[s]")
-    ok = (parsed.notna() & parsed.dt.year.between(1800, 2100)).to_numpy()
-    iso = parsed.to_numpy().astype("datetime64[D]").astype(str).astype(object)
-    return pd.Series(np.where(ok, iso, None), index=uniq.index, dtype=object)
-
-
-# --- phones ----------------------------------------------------------------------------------
-
-
-def normalize_phone(values: pd.Series, *, default_region: str = "US") -> pd.Series:
-    """Phone numbers in E.164 (``+12125550123``); invalid or unparseable -> None.
-
-    Fast path: digits are extracted with vectorised regexes and numbers written in the default
-    region's national form (or with its country code) are validated against that region's
-    number patterns in one regex pass. Everything else (foreign numbers, odd prefixes) goes to
-    `phonenumbers.parse` with a cache, so the slow path only sees the rare cases.
-    """
-    return _per_unique(values, lambda uniq: _phones_e164(uniq, default_region.upper()))
-
-
-def _phones_e164(uniq: pd.Series, region: str) -> pd.Series:
-    texts = uniq.tolist()
-    # one regex pass keeps digits and "+" and drops an extension; plain lists beat .str here
-    keys = [_PHONE_NOISE.sub("", text) for text in texts]
-    pattern, country_code, prefix = _region_rule(region)
-    prefix_cc = f"+{country_code}"
-    out: list[str | None] = [None] * len(keys)
-    if pattern is not None:
-        match = _fast_phone_regex(pattern, country_code, prefix).match
-        out = [((hit := match(key)) and prefix_cc + hit.group(1)) or None for key in keys]
-    out = [
-        found or (_parse_phone_slow(text, region) if len(key) >= 5 else None)
-        for found, key, text in zip(out, keys, texts, strict=True)
-    ]
-    return pd.Series(out, index=uniq.index, dtype=object)
-
-
-_PHONE_NOISE = re.compile(r"(?i)(?:ext\.?|extension|x|#)\s*\d+\s*$|[^\d+]")
-
-
-@cache
-def _fast_phone_regex(pattern: str, country_code: int, prefix: str) -> re.Pattern[str]:
-    """National number of "+<cc><nsn>" or "[prefix]<nsn>" when nsn is valid in the region."""
-    national = f"(?:{re.escape(prefix)})?" if prefix else ""
-    return re.compile(rf"^(?:\+{country_code}|{national})({pattern})$")
-
-
-@cache
-def _region_rule(region: str) -> tuple[str | None, int, str]:
-    """A single regex of every valid national number shape of `region`, its code and prefix."""
-    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    if meta is None:
-        return None, 0, ""
-    parts = [
-        desc.national_number_pattern
-        for desc in (getattr(meta, name) for name in _PHONE_TYPES)
-        if desc is not None and desc.national_number_pattern
-    ]
-    return "|".join(f"(?:{p})" for p in parts), meta.country_code, meta.national_prefix or ""
-
-
-@cache
-def _parse_phone_slow(text: str, region: str) -> str | None:
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return per_unique(values, clean)
 
 
 # --- whole records ---------------------------------------------------------------------------
@@ -297,7 +180,7 @@ _COLUMN_NORMALIZERS: dict[str, Callable[[pd.Series], pd.Series]] = {
     "city": normalize_text,
     "postal_code": normalize_postcode,
     "country": normalize_text,
-    "company": normalize_text,
+    "company": normalize_company,
     "tax_id": normalize_identifier,
 }
 
@@ -309,18 +192,55 @@ def normalize_frame(
 
     The result has the same index as `records` and exactly the columns of
     `crmhub.canonical.IDENTITY_FIELDS`, so later steps never need to ask which fields exist.
+    Fields are also repaired across columns: "Smith, John" in a single name field is split
+    into first and last name, and US ZIPs that lost their leading zero get it back.
+
+    Columns are normalised side by side on a few threads: the heavy part of each is native
+    polars work, which runs without the interpreter lock.
     """
     from crmhub.canonical import IDENTITY_FIELDS
 
-    out: dict[str, pd.Series] = {}
     empty = pd.Series([None] * len(records), index=records.index, dtype=object)
-    for column in IDENTITY_FIELDS:
-        if column not in records.columns:
-            out[column] = empty
-        elif column == "phone":
-            out[column] = normalize_phone(records[column], default_region=default_region)
+    present = [column for column in IDENTITY_FIELDS if column in records.columns]
+
+    def raw(column: str) -> pd.Series:
+        return records[column] if column in records.columns else empty
+
+    jobs: dict[str, Callable[[], object]] = {}
+    if "first_name" in present or "last_name" in present:
+        jobs["names"] = lambda: normalize_name_columns(raw("first_name"), raw("last_name"))
+    for column in present:
+        if column == "phone":
+            jobs[column] = partial(normalize_phone, raw(column), default_region=default_region)
         elif column == "birth_date":
-            out[column] = normalize_date(records[column], dayfirst=dayfirst)
-        else:
-            out[column] = _COLUMN_NORMALIZERS[column](records[column])
-    return pd.DataFrame(out, index=records.index)
+            jobs[column] = partial(normalize_date, raw(column), dayfirst=dayfirst)
+        elif column in _COLUMN_NORMALIZERS and column not in ("first_name", "last_name"):
+            jobs[column] = partial(_COLUMN_NORMALIZERS[column], raw(column))
+    results = _run_jobs(jobs)
+
+    out: dict[str, pd.Series] = {column: empty for column in IDENTITY_FIELDS}
+    if "names" in results:
+        out["first_name"], out["last_name"] = results.pop("names")  # type: ignore[misc]
+    out.update(results)  # type: ignore[arg-type]
+    if "postal_code" in present and "country" in present:
+        out["postal_code"] = pad_us_zip(out["postal_code"], out["country"])
+    # the columns are fresh arrays: no need for pandas to copy them into one block
+    return pd.DataFrame({column: out[column] for column in IDENTITY_FIELDS}, copy=False)
+
+
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+"""Threads for `normalize_frame`; more than the cores only adds contention."""
+
+
+def _run_jobs(jobs: dict[str, Callable[[], object]]) -> dict[str, object]:
+    """Run `jobs` on `_WORKERS` threads, biggest first so that none is left running alone."""
+    if _WORKERS == 1 or len(jobs) < 2:
+        return {name: job() for name, job in jobs.items()}
+    order = sorted(jobs, key=lambda name: _JOB_WEIGHT.get(name, 1))[::-1]
+    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="normalize") as pool:
+        futures = {name: pool.submit(jobs[name]) for name in order}
+        return {name: futures[name].result() for name in jobs}
+
+
+_JOB_WEIGHT = {"street": 8, "phone": 7, "email": 6, "birth_date": 3, "names": 3}
+"""Rough relative cost per column at a million rows (measured on demo data)."""
