@@ -22,6 +22,7 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
+from crmhub.matching.normalize import groups_overlap
 from crmhub.matching.record_values import PairValues, RecordValues
 from crmhub.matching.settings import ComparisonSpec
 
@@ -49,6 +50,17 @@ def _crossed(column: str, other: str, transform: str = "", other_transform: str 
         left = pairs.records.values_at(pairs.left[todo], column, transform)
         right = pairs.records.values_at(pairs.right[todo], other, other_transform)
         return np.asarray(left == right, dtype=bool) & ~pd.isna(left)
+
+    return condition
+
+
+def _shared_formal_name(column: str) -> Condition:
+    """The two first names share a formal name in the ``nicknames`` package's table (Bill and
+    William, Peggy and Margaret), tested on integer ids per distinct name, never per pair."""
+
+    def condition(pairs: PairValues, todo: np.ndarray) -> np.ndarray:
+        codes, rows = pairs.records.codes(column), pairs.records.nickname_rows(column)
+        return groups_overlap(rows[codes[pairs.left[todo]]], rows[codes[pairs.right[todo]]])
 
     return condition
 
@@ -177,7 +189,7 @@ class NameComparison(Comparison):
     def conditions(self) -> list[tuple[str, Condition]]:
         tests: list[tuple[str, Condition]] = [("exact", _same(self.column))]
         if self.use_nicknames:
-            tests.append(("nickname", _same(self.column, "nickname")))
+            tests.append(("nickname", _shared_formal_name(self.column)))
         if self.swap_with is not None:  # each value sits in the other column on the other side
             swapped = _both(
                 _crossed_alike(self.column, self.swap_with, _SWAP_SIMILARITY),

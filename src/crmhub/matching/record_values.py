@@ -20,7 +20,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein, Indel, Jaro, JaroWinkler, Levenshtein
 
-from crmhub.matching.normalize import NICKNAMES, canonical_first_name
+from crmhub.matching.normalize import NICKNAMES, canonical_first_name, nickname_groups
 
 
 def _pandas(func: Callable[[pd.Series], pd.Series]) -> Callable[[pl.Series], pl.Series]:
@@ -68,6 +68,7 @@ class RecordValues:
     def __init__(self, normalized: pd.DataFrame) -> None:
         self.frame = normalized
         self._factors: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._nicknames: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -94,6 +95,12 @@ class RecordValues:
         inner, uniques = pd.factorize(derived.to_numpy(), use_na_sentinel=True)
         lookup = np.append(inner.astype(np.int64), -1)  # code -1 (missing) -> -1
         return lookup[base_codes], np.asarray(uniques, dtype=object)
+
+    def nickname_rows(self, column: str) -> np.ndarray:
+        """`normalize.nickname_groups` of each distinct value of `column` (rows by code)."""
+        if column not in self._nicknames:
+            self._nicknames[column] = nickname_groups(self.factor(column)[1])
+        return self._nicknames[column]
 
     def codes(self, column: str, transform: str = "") -> np.ndarray:
         """int64 code per record: equal codes for equal values, -1 when missing."""
