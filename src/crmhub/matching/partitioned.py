@@ -16,9 +16,10 @@ Why chunking is exact: today every comparison level depends only on the two valu
 (equality of value codes, per-pair fuzzy scores, per-record transforms), so comparing a chunk
 against its own slice of the records yields exactly the rows `compare_pairs` yields for those
 pairs on the full frame (value codes are renumbered per slice, but only their equality is
-used). A comparison that one day depends on whole-column statistics (term-frequency adjusted
-levels, say) breaks that: such statistics must then be computed once on the full frame and
-shipped with every chunk, or the chunked result will silently differ. The equality test in
+used). Whole-column statistics (term frequencies) are applied to the weights after the
+levels come back, on the full records (`term_frequency`), so they do not break it; a comparison
+level that one day depends on such statistics would: they must then be computed once on the
+full frame and shipped with every chunk, or the chunked result will silently differ. The equality test in
 ``tests/matching/test_partitioned.py`` exists to catch that.
 """
 
