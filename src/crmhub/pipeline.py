@@ -208,7 +208,16 @@ def match_and_build(config_path: str, run_id: int) -> dict[str, Any]:
     progress.finish("match", f"{len(frame)} records, {decisions.get('match', 0)} matched pairs")
     progress.start("golden records")
     trust = {name: source.settings.trust for name, source in hub.sources.items()}
-    stats = build_golden(engine, run_id, result.clusters, result.pairs, trust=trust, now=_now())
+    stats = build_golden(
+        engine,
+        run_id,
+        result.clusters,
+        result.pairs,
+        trust=trust,
+        now=_now(),
+        survivorship=hub.config.survivorship,
+        default_region=hub.config.matching.default_region,
+    )
     golden = {**asdict(stats), "active": _count_active(engine)}
     progress.finish("golden records", f"{golden['active']} active")
     return {"golden": golden, "pairs": {k: int(v) for k, v in decisions.items()}}

@@ -127,13 +127,62 @@ class SourceSettings(StrictModel):
         return self
 
 
-SurvivorshipRule = Literal["source_trust", "most_recent"]
+SurvivorshipStep = Literal["valid", "source_trust", "most_recent", "most_frequent", "longest"]
+"""``valid`` filters; the others order the candidate values, tried in turn."""
+
+
+class FieldSurvivorship(StrictModel):
+    """How one golden field is chosen: a chain of steps, or an aggregate over the cluster.
+
+    ``source_priority`` lists sources best first for this field (others after them, by trust);
+    it replaces ``trust`` in this field's ``source_trust`` step.
+    """
+
+    rules: list[SurvivorshipStep] = Field(default_factory=lambda: ["source_trust", "most_recent"])
+    source_priority: list[str] | None = None
+    aggregate: Literal["sum", "max", "min"] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> FieldSurvivorship:
+        if self.aggregate and "rules" in self.model_fields_set:
+            raise ValueError("a field is either aggregated or chosen by rules, not both")
+        if self.source_priority is not None and "source_trust" not in self.rules:
+            raise ValueError("source_priority takes effect in a 'source_trust' step; add one")
+        return self
 
 
 class SurvivorshipSettings(StrictModel):
-    """Order in which survivorship rules pick each golden field's value."""
+    """Per golden field, how its value is chosen from a cluster's records.
 
-    rules: list[SurvivorshipRule] = Field(default_factory=lambda: ["source_trust", "most_recent"])
+    ``rules`` is the chain of every field not listed in ``fields``. A field's entry is a list
+    of steps (a chain) or a mapping with ``rules``/``source_priority``/``aggregate``.
+    """
+
+    rules: list[SurvivorshipStep] = Field(default_factory=lambda: ["source_trust", "most_recent"])
+    fields: dict[str, list[SurvivorshipStep] | FieldSurvivorship] = Field(default_factory=dict)
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(
+        cls, value: dict[str, list[SurvivorshipStep] | FieldSurvivorship]
+    ) -> dict[str, list[SurvivorshipStep] | FieldSurvivorship]:
+        from crmhub.canonical import CANONICAL_FIELDS
+
+        unknown = sorted(set(value) - set(CANONICAL_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown golden field(s) {unknown}; expected some of {list(CANONICAL_FIELDS)}"
+            )
+        return value
+
+    def chain(self, name: str) -> FieldSurvivorship:
+        """The chain that chooses field `name`."""
+        given = self.fields.get(name)
+        if given is None:
+            return FieldSurvivorship(rules=list(self.rules))
+        if isinstance(given, FieldSurvivorship):
+            return given
+        return FieldSurvivorship(rules=list(given))
 
 
 class ScheduleSettings(StrictModel):

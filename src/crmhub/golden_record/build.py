@@ -16,9 +16,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from crmhub.canonical import CANONICAL_FIELDS
+from crmhub.config.models import SurvivorshipSettings
 from crmhub.golden_record import golden_sql
 from crmhub.golden_record.ids import mint_golden_id
-from crmhub.golden_record.survivorship import Survivor, rank_members, survive
+from crmhub.golden_record.survivorship import Survivor, survive
 
 _MAX_SALT = 1000
 
@@ -52,6 +53,8 @@ def build_golden(
     *,
     trust: Mapping[str, int],
     now: datetime | None = None,
+    survivorship: SurvivorshipSettings | None = None,
+    default_region: str = "US",
 ) -> GoldenStats:
     """Write golden records for `clusters` (record_id, cluster) and evidence for `pairs`.
 
@@ -62,13 +65,15 @@ def build_golden(
         pairs: matching's scored pairs; those decided match or review become match_evidence.
         trust: source name -> trust (higher wins survivorship); unknown sources count as 0.
         now: timestamp written to changed rows and events (UTC now by default).
+        survivorship: the hub's per-field chains (default: trust, then most recent).
+        default_region: region of phones without a country code, for the ``valid`` step.
     """
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
         members = golden_sql.load_members(conn, clusters)
         existing = golden_sql.load_golden(conn, members["golden_id"].dropna().unique())
         assignment = assign_ids(conn, members, existing)
-        survivors = survive(rank_members(members, trust))
+        survivors = survive(members, trust, survivorship, default_region=default_region)
         stats = _write(conn, run_id, now, members, existing, assignment, survivors)
         golden_sql.insert_evidence(conn, run_id, pairs)
     return stats
