@@ -108,3 +108,23 @@ def test_labels_file_by_record_key(tmp_path: Path) -> None:
     labels.assign(left="nobody/1").to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(CrmhubError, match="nobody/1"):
         dedupe_csv(tmp_path / "in.csv", tmp_path / "out.csv", labels_path=tmp_path / "bad.csv")
+
+
+def test_steward_decisions_override_scores_in_clustering() -> None:
+    """A 'not a match' keeps an auto-merged pair apart (and out of any chain); a 'match' joins
+    two records the scores would not, even when no blocking rule paired them."""
+    data = generate_customers(2000, seed=14)
+    records = data.drop(columns=["source_id", "entity_id"]).assign(record_id=np.arange(len(data)))
+    plain = match_records(records)
+    merged = plain.pairs[plain.pairs["decision"] == "match"].iloc[0]
+    apart = plain.clusters.groupby("cluster")["record_id"].first().to_numpy()[:2]
+    labels = pd.DataFrame(
+        {
+            "left_id": [merged["left_id"], apart[0]],
+            "right_id": [merged["right_id"], apart[1]],
+            "is_match": [False, True],
+        }
+    )
+    decided = match_records(records, labels=labels).clusters.set_index("record_id")["cluster"]
+    assert decided[merged["left_id"]] != decided[merged["right_id"]]
+    assert decided[apart[0]] == decided[apart[1]]

@@ -29,7 +29,12 @@ from crmhub.matching.normalize import normalize_frame
 from crmhub.matching.scoring import MatchModel, pattern_index, score_levels, weight_to_probability
 from crmhub.matching.settings import MatchingSettings
 from crmhub.matching.term_frequency import tf_adjustments
-from crmhub.matching.training import check_model, label_positions, train_model
+from crmhub.matching.training import (
+    candidate_labels,
+    check_model,
+    label_positions,
+    train_model,
+)
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
@@ -100,8 +105,8 @@ def match_records(
     comparisons = compile_comparisons(settings.comparisons)
     levels = _levels(values, candidates, comparisons, settings.partitions, task_runner)
     clock.lap("compare")
+    known = None if labels is None else label_positions(record_ids, labels)
     if model is None:
-        known = None if labels is None else label_positions(record_ids, labels)
         model = train_model(values, levels, candidates, comparisons, settings, known)
     else:
         model = check_model(model, comparisons, candidates.rule_labels)
@@ -112,33 +117,21 @@ def match_records(
     weights = score_levels(levels, model, candidates.rule) + adjustments.sum(axis=1)
     probability = weight_to_probability(weights)
     clock.lap("score")
-    accepted = probability >= settings.thresholds.auto_merge
-    apart = (probability < settings.thresholds.cannot_link) & _differ_for_good(levels, comparisons)
-    clusters, refused = cluster_guarded(
-        record_ids,
-        candidates.left[accepted],
-        candidates.right[accepted],
-        weights[accepted],
-        candidates.left[apart],
-        candidates.right[apart],
+    steward = (
+        np.full(len(candidates), -1, np.int8)
+        if known is None
+        else candidate_labels(candidates, known, len(record_ids))[0]
     )
-    if refused.any():
-        logger.info(
-            "%d accepted pair(s) left out and sent to review: they would chain two different "
-            "people",
-            int(refused.sum()),
-        )
-    held_back = np.zeros(len(candidates), dtype=bool)
-    held_back[np.flatnonzero(accepted)[refused]] = True
+    scored = _Scored(candidates, levels, adjustments, weights, probability, steward)
+    clusters, held_back = _cluster(record_ids, scored, comparisons, settings, known)
     clock.lap("cluster")
-    scored = _Scored(candidates, levels, adjustments, weights, probability, held_back)
-    pairs = _pair_frame(record_ids, scored, model, settings, keep_non_matches, evidence)
+    pairs = _pair_frame(record_ids, scored, held_back, model, settings, keep_non_matches, evidence)
     clock.lap("evidence")
     logger.info(
         "matched %d records: %d candidate pairs, %d accepted, %d clusters",
         len(record_ids),
         len(candidates),
-        int(accepted.sum()),
+        int((probability >= settings.thresholds.auto_merge).sum()),
         clusters["cluster"].nunique(),
     )
     return MatchResult(clusters=clusters, pairs=pairs, model=model, timings=clock.laps)
@@ -211,13 +204,56 @@ class _Scored:
     adjustments: np.ndarray
     weights: np.ndarray
     probability: np.ndarray
-    held_back: np.ndarray
-    """Pairs above the auto-merge threshold the chain guard kept apart: sent to review."""
+    steward: np.ndarray
+    """Per pair: 1 a steward said match, 0 not a match, -1 no decision."""
+
+
+def _cluster(
+    record_ids: np.ndarray,
+    scored: _Scored,
+    comparisons: list[Comparison],
+    settings: MatchingSettings,
+    known: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Clusters from the accepted pairs, steward decisions first: a labelled match is merged
+    whatever its score, a labelled non-match never (not even through a chain). Returns the
+    clusters and the mask of pairs held back by the chain guard (sent to review)."""
+    candidates, probability, steward = scored.candidates, scored.probability, scored.steward
+    accepted = ((probability >= settings.thresholds.auto_merge) | (steward == 1)) & (steward != 0)
+    apart = (probability < settings.thresholds.cannot_link) & _differ_for_good(
+        scored.levels, comparisons
+    )
+    apart = (apart & (steward != 1)) | (steward == 0)
+    weights = np.where(steward == 1, np.inf, scored.weights)
+    left, right = candidates.left[accepted], candidates.right[accepted]
+    cannot_left, cannot_right = candidates.left[apart], candidates.right[apart]
+    if known is not None:  # decisions about pairs no rule found
+        _, found = candidate_labels(candidates, known, len(record_ids))
+        extra = known[~found]
+        same, other = extra[extra["is_match"]], extra[~extra["is_match"]]
+        left = np.concatenate([left, same["left"].to_numpy(np.int64)])
+        right = np.concatenate([right, same["right"].to_numpy(np.int64)])
+        cannot_left = np.concatenate([cannot_left, other["left"].to_numpy(np.int64)])
+        cannot_right = np.concatenate([cannot_right, other["right"].to_numpy(np.int64)])
+    edge_weights = np.concatenate([weights[accepted], np.full(len(left) - accepted.sum(), np.inf)])
+    clusters, refused = cluster_guarded(
+        record_ids, left, right, edge_weights, cannot_left, cannot_right
+    )
+    if refused.any():
+        logger.info(
+            "%d accepted pair(s) left out and sent to review: they would chain two different "
+            "people",
+            int(refused.sum()),
+        )
+    held_back = np.zeros(len(candidates), dtype=bool)
+    held_back[np.flatnonzero(accepted)[refused[: int(accepted.sum())]]] = True
+    return clusters, held_back
 
 
 def _pair_frame(
     record_ids: np.ndarray,
     scored: _Scored,
+    held_back: np.ndarray,
     model: MatchModel,
     settings: MatchingSettings,
     keep_non_matches: bool,
@@ -225,7 +261,9 @@ def _pair_frame(
 ) -> pd.DataFrame:
     candidates, weights, probability = scored.candidates, scored.weights, scored.probability
     decision = decision_codes(probability, settings)
-    decision[scored.held_back] = DECISIONS.index("review")
+    decision[held_back] = DECISIONS.index("review")
+    decision[scored.steward == 1] = DECISIONS.index("match")
+    decision[scored.steward == 0] = DECISIONS.index("non_match")
     keep = np.ones(len(decision), bool) if keep_non_matches else decision < 2
     left_id, right_id = record_ids[candidates.left[keep]], record_ids[candidates.right[keep]]
     swap = left_id > right_id

@@ -102,6 +102,22 @@ def train_model(
     return model
 
 
+def candidate_labels(
+    candidates: CandidatePairs, labels: pd.DataFrame, n_records: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(per candidate pair: 1 labelled match, 0 labelled non-match, -1 unknown; bool mask over
+    `labels`: the labelled pairs that are candidates)."""
+    n = np.int64(n_records)
+    code = candidates.left.astype(np.int64) * n + candidates.right
+    order = np.argsort(code)
+    wanted = labels["left"].to_numpy(np.int64) * n + labels["right"].to_numpy(np.int64)
+    at = np.minimum(np.searchsorted(code, wanted, sorter=order), max(len(code) - 1, 0))
+    found = code[order[at]] == wanted if len(code) else np.zeros(len(wanted), bool)
+    known = np.full(len(candidates), -1, np.int8)
+    known[order[at[found]]] = labels["is_match"].to_numpy()[found]
+    return known, found
+
+
 def _with_labels(
     data: _FitInput,
     values: RecordValues,
@@ -110,14 +126,7 @@ def _with_labels(
     labels: pd.DataFrame,
 ) -> _FitInput:
     """Fix the class of labelled candidates; add the other labelled pairs in their own stratum."""
-    n = np.int64(len(values))
-    code = candidates.left.astype(np.int64) * n + candidates.right
-    order = np.argsort(code)
-    wanted = labels["left"].to_numpy(np.int64) * n + labels["right"].to_numpy(np.int64)
-    at = np.minimum(np.searchsorted(code, wanted, sorter=order), max(len(code) - 1, 0))
-    found = code[order[at]] == wanted if len(code) else np.zeros(len(wanted), bool)
-    known = data.known.copy()
-    known[order[at[found]]] = labels["is_match"].to_numpy()[found]
+    known, found = candidate_labels(candidates, labels, len(values))
     extra = labels[~found]
     extra_levels = compare_pairs(
         values, extra["left"].to_numpy(), extra["right"].to_numpy(), comparisons
