@@ -196,6 +196,21 @@ def test_survivorship_trust_then_recency(engine: sa.Engine, run_id: int, source:
         )
         == 1
     )
+    with engine.connect() as conn:  # the history says what changed, from where and why
+        details = conn.scalar(
+            sa.text(
+                "SELECT details FROM golden_event WHERE golden_id = :g AND event_type = 'updated'"
+            ),
+            {"g": golden.golden_id},
+        )
+    details = details if isinstance(details, dict) else orjson.loads(details)
+    assert details["changes"]["email"] == {
+        "old": "ann@old.org",
+        "new": "ann@new.org",
+        "source": b,
+        "record_id": r["b1"],
+        "rule": "most_recent",
+    }
 
 
 def _build_a_then_b(engine: sa.Engine, run_id: int, r: dict[str, int]) -> None:

@@ -158,11 +158,9 @@ def _write(
         values, provenance = _golden_values(survivors.get(cluster, {}))
         if cluster in assignment.minted:
             inserts.append(_new_row(golden_id, values, provenance, now))
-            details = (
-                {"split_from": assignment.split_from[cluster]}
-                if (cluster in assignment.split_from)
-                else None
-            )
+            details: dict[str, Any] = {"changes": _changes(values, provenance, {}, values)}
+            if cluster in assignment.split_from:
+                details["split_from"] = assignment.split_from[cluster]
             events.append(_event(run_id, golden_id, "created", None, details, now))
             continue
         old = current[golden_id]
@@ -177,7 +175,8 @@ def _write(
                     "updated_at": now,
                 }
             )
-            events.append(_event(run_id, golden_id, "updated", None, {"fields": changed}, now))
+            details = {"fields": changed, "changes": _changes(values, provenance, old, changed)}
+            events.append(_event(run_id, golden_id, "updated", None, details, now))
         elif provenance != old["provenance"]:
             updates.append(
                 {
@@ -205,6 +204,21 @@ def _write(
         unchanged,
         len(members),
     )
+
+
+def _changes(
+    values: dict[str, str | None],
+    provenance: dict[str, Any],
+    old: dict[str, Any],
+    fields: Any,
+) -> dict[str, dict[str, Any]]:
+    """Per changed field: old and new value and where the new one came from (source, record,
+    rule), so the history alone answers "why does this customer have this phone number"."""
+    return {
+        f: {"old": _none(old.get(f)), "new": values[f], **provenance.get(f, {})}
+        for f in fields
+        if values[f] is not None or _none(old.get(f)) is not None
+    }
 
 
 def _silent(updates: list[dict[str, Any]], current: dict[str, Any]) -> int:
