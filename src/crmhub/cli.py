@@ -22,6 +22,8 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 import typer
 from rich.console import Console
 
+from crmhub.cli_golden import db_grant_reader, golden_app
+from crmhub.cli_lookup import lookup as lookup_command
 from crmhub.errors import ConfigError, CrmhubError
 
 app = typer.Typer(
@@ -32,6 +34,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Golden-record database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(golden_app, name="golden")
+db_app.command("grant-reader")(db_grant_reader)
+app.command("lookup")(lookup_command)
 console = Console(stderr=False)
 err_console = Console(stderr=True)
 
@@ -278,6 +283,86 @@ def explain(
     if svg is not None:
         svg.write_text(waterfall_svg(found), encoding="utf-8")
         console.print(f"wrote {svg}")
+
+
+Pair = tuple[str, str]
+
+
+@app.command()
+def review(
+    config: ConfigArg,
+    match: Annotated[
+        Pair | None, typer.Option("--match", help="Record two records as one customer: A B.")
+    ] = None,
+    not_match: Annotated[
+        Pair | None, typer.Option("--not-match", help="Record two records as different: A B.")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Take one record out of its customer.")
+    ] = None,
+    by: Annotated[str, typer.Option(help="Who decides (kept with the decision).")] = "",
+    note: Annotated[str | None, typer.Option(help="Why, for whoever looks later.")] = None,
+    limit: Annotated[int, typer.Option(help="Pairs listed at most.")] = 20,
+) -> None:
+    """The review queue: pairs waiting for a person, and their decisions (honoured by every
+    later run). Records are source:source_id, e.g. sales:5516."""
+    import os
+
+    from crmhub.config.loader import load_hub
+    from crmhub.golden_record import steward
+    from crmhub.pipeline import golden_database
+
+    who = by or os.environ.get("USER") or "steward"
+    with _friendly_errors():
+        engine = golden_database(load_hub(config).database_url)
+        if match or not_match:
+            pair, decision = (match, "match") if match else (not_match, "not_match")
+            assert pair is not None
+            steward.decide(engine, *pair, decision, by=who, note=note)
+            console.print(f"recorded: {pair[0]} and {pair[1]} {decision.replace('_', ' ')}")
+            return
+        if split:
+            apart = steward.split_out(engine, split, by=who, note=note)
+            console.print(
+                f"{split} will be kept apart from {len(apart)} record(s) from the next run"
+            )
+            return
+        _print_reviews(steward.pending_reviews(engine, limit))
+
+
+def _print_reviews(pending: Any) -> None:
+    from rich.table import Table
+
+    if pending.empty:
+        console.print("nothing waits for review")
+        return
+    table = Table("left", "right", "probability", "found by", "agrees on", "differs on")
+    for row in pending.itertuples():
+        items = row.evidence if isinstance(row.evidence, list) else []
+        agrees = [
+            i["comparison"]
+            for i in items
+            if i.get("weight", 0) > 0 and i["level"] != "term_frequency"
+        ]
+        differs = [
+            i["comparison"]
+            for i in items
+            if i.get("weight", 0) < 0 and i["level"] != "term_frequency"
+        ]
+        table.add_row(
+            row.left,
+            row.right,
+            f"{row.probability:.3f}",
+            str(row.rule or "-"),
+            ", ".join(agrees),
+            ", ".join(differs),
+        )
+    console.print(table)
+    console.print(
+        "decide with: crmhub review HUB --match A B | --not-match A B | --split A "
+        "(crmhub explain HUB A B shows the weights)",
+        highlight=False,
+    )
 
 
 @app.command()

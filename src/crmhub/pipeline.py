@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from crmhub.config.loader import Hub, SourceDefinition, load_hub
 from crmhub.connectors.base import Batch, Capability, Connector, StreamSpec
 from crmhub.errors import ConnectorError, CrmhubError, GoldenDatabaseError, SourceContractError
-from crmhub.golden_record import models, store
+from crmhub.golden_record import models, steward, store
 from crmhub.golden_record.build import build_golden
 from crmhub.golden_record.db import open_database
 from crmhub.golden_record.staging import stage_batches
@@ -203,7 +203,13 @@ def match_and_build(config_path: str, run_id: int) -> dict[str, Any]:
     progress = current_progress()
     progress.start("match")
     frame = store.load_match_input(engine)
-    result = match_records(frame, hub.config.matching)
+    labels = steward.decisions_as_labels(engine)
+    staged = labels["left_id"].isin(frame["record_id"]) & labels["right_id"].isin(
+        frame["record_id"]
+    )
+    result = match_records(
+        frame, hub.config.matching, labels=labels[staged] if staged.any() else None
+    )
     decisions = result.pairs["decision"].value_counts().to_dict() if len(result.pairs) else {}
     progress.finish("match", f"{len(frame)} records, {decisions.get('match', 0)} matched pairs")
     progress.start("golden records")

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from crmhub.canonical import CANONICAL_FIELDS
 from crmhub.config.models import SurvivorshipSettings
 from crmhub.golden_record import golden_sql
+from crmhub.golden_record.customer_lookup import refresh_lookup_keys
 from crmhub.golden_record.ids import mint_golden_id
 from crmhub.golden_record.survivorship import Survivor, survive
 
@@ -75,6 +76,8 @@ def build_golden(
         assignment = assign_ids(conn, members, existing)
         survivors = survive(members, trust, survivorship, default_region=default_region)
         stats = _write(conn, run_id, now, members, existing, assignment, survivors)
+        touched = {*assignment.golden_of.values(), *assignment.retired}
+        refresh_lookup_keys(conn, sorted(touched), default_region=default_region)
         golden_sql.insert_evidence(conn, run_id, pairs)
     return stats
 

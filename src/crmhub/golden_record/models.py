@@ -228,6 +228,43 @@ class WritebackLog(Base):
     at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+class GoldenLookupKey(Base):
+    """A normalised phone, e-mail or name of an active golden customer, for `lookup`."""
+
+    __tablename__ = "golden_lookup_key"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("kind", "key", "golden_id"),
+        sa.CheckConstraint("kind IN ('phone', 'email', 'name')", name="kind"),
+    )
+
+    # no foreign key: derived rows, rewritten wholesale by `refresh_lookup_keys`
+    golden_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    key: Mapped[str] = mapped_column(sa.Text)
+
+
+STEWARD_DECISIONS = ("match", "not_match")
+
+
+class StewardDecision(Base):
+    """A person's decision about two records, by their stable keys (source/stream/source_id),
+    so it survives re-ingesting the records; every later run honours it."""
+
+    __tablename__ = "steward_decision"
+    __table_args__ = (
+        sa.UniqueConstraint("left_key", "right_key"),
+        sa.CheckConstraint("decision IN ('match', 'not_match')", name="decision"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    left_key: Mapped[str] = mapped_column(sa.Text)
+    right_key: Mapped[str] = mapped_column(sa.Text)
+    decision: Mapped[str] = mapped_column(sa.String(16))
+    decided_by: Mapped[str] = mapped_column(sa.String)
+    decided_at: Mapped[datetime] = mapped_column(Timestamp)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+
 VIEW_DEFINITIONS: dict[str, str] = {
     "golden_customers": (
         "SELECT golden_id, "

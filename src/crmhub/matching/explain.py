@@ -61,7 +61,7 @@ def explain_pair(engine: sa.Engine, left: str, right: str) -> Explanation:
         CrmhubError: a record is unknown, or the pair was never merged or sent to review.
     """
     with engine.connect() as conn:
-        ids = [_record_id(conn, ref) for ref in (left, right)]
+        ids = [find_record(conn, ref) for ref in (left, right)]
         low, high = sorted(ids)
         table = MatchEvidence.__table__
         row = (
@@ -100,7 +100,8 @@ def explain_pair(engine: sa.Engine, left: str, right: str) -> Explanation:
     )
 
 
-def _record_id(conn: sa.Connection, ref: str) -> int:
+def find_record(conn: sa.Connection, ref: str) -> int:
+    """The source_record id of `ref` (`source:source_id` or `source/stream:source_id`)."""
     source, source_id, stream = parse_record_ref(ref)
     query = sa.select(SourceRecord.id, SourceRecord.stream).where(
         SourceRecord.source == source, SourceRecord.source_id == source_id

@@ -19,8 +19,8 @@ pairs on the full frame (value codes are renumbered per slice, but only their eq
 used). Whole-column statistics (term frequencies) are applied to the weights after the
 levels come back, on the full records (`term_frequency`), so they do not break it; a comparison
 level that one day depends on such statistics would: they must then be computed once on the
-full frame and shipped with every chunk, or the chunked result will silently differ. The equality test in
-``tests/matching/test_partitioned.py`` exists to catch that.
+full frame and shipped with every chunk, or the chunked result will silently differ. The
+equality test in ``tests/matching/test_partitioned.py`` exists to catch that.
 """
 
 from __future__ import annotations
