@@ -64,12 +64,15 @@ def cluster_guarded(
     weights: np.ndarray,
     cannot_left: np.ndarray,
     cannot_right: np.ndarray,
+    ties: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """`cluster_records`, except that no cluster holds both records of a cannot-link pair.
 
     Args:
         left, right, weights: accepted pairs (positions into `record_ids`) and their weights.
         cannot_left, cannot_right: pairs known to be different people (positions).
+        ties: per accepted pair, what orders pairs of equal weight (default: their position);
+            pass something from the records' content to make the result order-independent.
 
     Returns:
         (DataFrame[record_id, cluster], bool mask over the accepted pairs: True where a pair
@@ -87,10 +90,12 @@ def cluster_guarded(
     if conflict.any():
         bad_roots = np.unique(roots[cannot_left[conflict]])
         inside = np.flatnonzero(np.isin(roots[left], bad_roots))
+        tie = np.arange(len(left)) if ties is None else np.asarray(ties)
         rebuilt, refused[inside] = _greedy_components(
             left[inside],
             right[inside],
             np.asarray(weights, np.float64)[inside],
+            tie[inside],
             cannot_left[conflict],
             cannot_right[conflict],
         )
@@ -106,10 +111,11 @@ def _greedy_components(
     left: np.ndarray,
     right: np.ndarray,
     weights: np.ndarray,
+    ties: np.ndarray,
     cannot_left: np.ndarray,
     cannot_right: np.ndarray,
 ) -> tuple[dict[int, int], np.ndarray]:
-    """Union-find over the edges strongest first (ties by position, so deterministic), never
+    """Union-find over the edges strongest first (equal weights by `ties`), never
     joining two sets that hold a cannot-link pair; returns (member -> root, refused mask)."""
     parent: dict[int, int] = {}
     apart: dict[int, set[int]] = {}  # root -> roots of sets it must stay apart from
@@ -127,7 +133,7 @@ def _greedy_components(
         return x
 
     refused = np.zeros(len(weights), dtype=bool)
-    for edge in np.lexsort((np.arange(len(weights)), -weights)).tolist():
+    for edge in np.lexsort((ties, -weights)).tolist():
         a, b = find(int(left[edge])), find(int(right[edge]))
         if a == b:
             continue

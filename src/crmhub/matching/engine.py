@@ -123,7 +123,7 @@ def match_records(
         else candidate_labels(candidates, known, len(record_ids))[0]
     )
     scored = _Scored(candidates, levels, adjustments, weights, probability, steward)
-    clusters, held_back = _cluster(record_ids, scored, comparisons, settings, known)
+    clusters, held_back = _cluster(record_ids, scored, comparisons, settings, known, values)
     clock.lap("cluster")
     pairs = _pair_frame(record_ids, scored, held_back, model, settings, keep_non_matches, evidence)
     clock.lap("evidence")
@@ -214,6 +214,7 @@ def _cluster(
     comparisons: list[Comparison],
     settings: MatchingSettings,
     known: pd.DataFrame | None,
+    values: RecordValues,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Clusters from the accepted pairs, steward decisions first: a labelled match is merged
     whatever its score, a labelled non-match never (not even through a chain). Returns the
@@ -236,8 +237,11 @@ def _cluster(
         cannot_left = np.concatenate([cannot_left, other["left"].to_numpy(np.int64)])
         cannot_right = np.concatenate([cannot_right, other["right"].to_numpy(np.int64)])
     edge_weights = np.concatenate([weights[accepted], np.full(len(left) - accepted.sum(), np.inf)])
+    content = values.content_hash()  # equal weights resolve by content, not input order
+    low, high = np.minimum(content[left], content[right]), np.maximum(content[left], content[right])
+    ties = np.lexsort((high, low)).argsort()
     clusters, refused = cluster_guarded(
-        record_ids, left, right, edge_weights, cannot_left, cannot_right
+        record_ids, left, right, edge_weights, cannot_left, cannot_right, ties
     )
     if refused.any():
         logger.info(

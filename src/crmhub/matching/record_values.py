@@ -69,6 +69,7 @@ class RecordValues:
         self.frame = normalized
         self._factors: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._nicknames: dict[str, np.ndarray] = {}
+        self._content_hash: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -95,6 +96,20 @@ class RecordValues:
         inner, uniques = pd.factorize(derived.to_numpy(), use_na_sentinel=True)
         lookup = np.append(inner.astype(np.int64), -1)  # code -1 (missing) -> -1
         return lookup[base_codes], np.asarray(uniques, dtype=object)
+
+    def content_hash(self) -> np.ndarray:
+        """uint64 per record from its values alone, never from its position: what makes random
+        samples and ties independent of the order the records came in (a re-run on the same
+        data in another order gives the same clusters, hence the same golden ids)."""
+        if self._content_hash is None:
+            out = np.zeros(len(self), dtype=np.uint64)
+            for column in self.frame.columns:
+                codes, uniques = self.factor(column)
+                hashed = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False)
+                table = np.append(hashed, np.uint64(0))
+                out = out * np.uint64(1_000_003) + table[codes]
+            self._content_hash = out
+        return self._content_hash
 
     def nickname_rows(self, column: str) -> np.ndarray:
         """`normalize.nickname_groups` of each distinct value of `column` (rows by code)."""

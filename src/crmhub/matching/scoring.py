@@ -203,14 +203,20 @@ def _smoothed(counts: np.ndarray) -> np.ndarray:
 def estimate_u(
     records: RecordValues, comparisons: Sequence[Comparison], n_pairs: int, seed: int
 ) -> tuple[np.ndarray, ...]:
-    """u per comparison level from `n_pairs` random record pairs (seeded, so reproducible)."""
+    """u per comparison level from `n_pairs` random record pairs (seeded, so reproducible).
+
+    Positions are drawn in the order of the records' content hashes, not their input order, so
+    the same records in another order give the same sample.
+    """
     n = len(records.frame)
     if n < 2:
         return tuple(_smoothed(np.zeros(len(c.levels))) for c in comparisons)
     rng = np.random.default_rng(seed)
     size = int(min(n_pairs, n * (n - 1) // 2))
-    left = rng.integers(0, n, size=size)
-    right = (left + rng.integers(1, n, size=size)) % n  # never equal to left
+    order = np.argsort(records.content_hash(), kind="stable")
+    first = rng.integers(0, n, size=size)
+    left = order[first]
+    right = order[(first + rng.integers(1, n, size=size)) % n]  # never equal to left
     levels = compare_pairs(records, left, right, comparisons)
     return tuple(
         _smoothed(np.bincount(levels[:, k], minlength=len(c.levels)))
