@@ -177,22 +177,20 @@ def query_keys(
     return keys
 
 
-# Queries repeat (a caller looks the same customer up again): normalising one value through the
-# column normalisers costs milliseconds, the cached answer nothing. They are pure functions.
+# One query value goes through the one-value normalisers (`normalize_value`): the same result as
+# the column normalisers the build used, in microseconds instead of milliseconds.
 
 
-@lru_cache(maxsize=4096)
 def _phone_key(phone: str, region: str) -> str | None:
-    from crmhub.matching.normalize import normalize_phone
+    from crmhub.matching.normalize_value import phone_value
 
-    return _first(normalize_phone(_series([phone]), default_region=region))
+    return phone_value(phone, region)
 
 
-@lru_cache(maxsize=4096)
 def _email_key(email: str) -> str | None:
-    from crmhub.matching.normalize import normalize_email
+    from crmhub.matching.normalize_value import email_value
 
-    return _first(normalize_email(_series([email])))
+    return email_value(email)
 
 
 @lru_cache(maxsize=4096)
@@ -203,11 +201,8 @@ def _name_keys(name: str) -> tuple[str, ...]:
     whole name in one field is; otherwise the words are tried as given names then last name,
     and the other way round.
     """
-    from crmhub.matching.normalize import (
-        canonical_first_name,
-        normalize_name,
-        normalize_name_columns,
-    )
+    from crmhub.matching.normalize import canonical_first_name, normalize_name_columns
+    from crmhub.matching.normalize_value import formal_first_name, name_value
 
     if "," in name:
         first, last = normalize_name_columns(_series([""]), _series([name]))
@@ -216,10 +211,10 @@ def _name_keys(name: str) -> tuple[str, ...]:
             return ()
         formal = _first(canonical_first_name(_series([given.split(" ", 1)[0]])))
         return (f"{formal} {surname}",)
-    words = (_first(normalize_name(_series([name]))) or "").split()
+    words = (name_value(name) or "").split()
     if len(words) < 2:
         return ()
-    first_word, second_word = canonical_first_name(_series(words[:2])).tolist()
+    first_word, second_word = formal_first_name(words[0]), formal_first_name(words[1])
     keys = [f"{first_word} {' '.join(words[k:])}" for k in range(1, len(words))]
     keys.append(f"{second_word} {words[0]}")  # "Smith Bill"
     return tuple(dict.fromkeys(keys))
