@@ -1,7 +1,8 @@
 """SQLAlchemy models of the golden-record database.
 
-The tables are the hub's working storage; other applications should read the views
-(`golden_customers`, `customer_sources`), which stay stable when tables change. Every canonical
+The tables are the hub's working storage; other applications should read the public views
+(`readers.PUBLIC_VIEWS`: golden_customers, customer_sources, customer_360, golden_history,
+golden_id_map; created by the migrations), which stay stable when tables change. Every canonical
 value is stored as text exactly as the source gave it (dates in ISO 8601), because silos disagree
 on types and one unparseable value must never stop a bulk load. The schema itself is created by
 the Alembic migrations shipped in `crmhub.golden_record.migrations`; these models describe it
@@ -16,8 +17,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-from crmhub.canonical import CANONICAL_FIELDS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -263,18 +262,3 @@ class StewardDecision(Base):
     decided_by: Mapped[str] = mapped_column(sa.String)
     decided_at: Mapped[datetime] = mapped_column(Timestamp)
     note: Mapped[str | None] = mapped_column(sa.Text)
-
-
-VIEW_DEFINITIONS: dict[str, str] = {
-    "golden_customers": (
-        "SELECT golden_id, "
-        + ", ".join(CANONICAL_FIELDS)
-        + ", version, created_at, updated_at FROM golden_customer WHERE status = 'active'"
-    ),
-    "customer_sources": (
-        "SELECT x.golden_id, x.source, x.stream, x.source_id, x.record_id, "
-        "r.source_updated_at, r.first_seen_at, r.last_seen_at, r.deleted "
-        "FROM customer_xref x JOIN source_record r ON r.id = x.record_id"
-    ),
-}
-"""The public read-only views; the migration that creates them copies these texts."""
