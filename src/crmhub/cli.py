@@ -80,8 +80,9 @@ def demo(
             render_customer(console, *shown)
         console.print(
             f"\nGolden-record DB: [bold]{directory / 'crmhub.db'}[/bold] (apps read the views "
-            f"golden_customers and customer_sources). Golden ids were written back into each "
-            f"silo's crmhub_id column. Sync again: {_command_name()} sync "
+            f"golden_customers, customer_sources and customer_360). Golden ids were written back "
+            f"into each silo's crmhub_id column. Find a customer: {_command_name()} lookup "
+            f"{os.path.relpath(config_path)} --phone ...; sync again: {_command_name()} sync "
             f"{os.path.relpath(config_path)}",
             highlight=False,
         )
@@ -330,6 +331,9 @@ def review(
         _print_reviews(steward.pending_reviews(engine, limit))
 
 
+_NOT_AGREEING = frozenset({"null", "else", "term_frequency"})
+
+
 def _print_reviews(pending: Any) -> None:
     from rich.table import Table
 
@@ -339,16 +343,8 @@ def _print_reviews(pending: Any) -> None:
     table = Table("left", "right", "probability", "found by", "agrees on", "differs on")
     for row in pending.itertuples():
         items = row.evidence if isinstance(row.evidence, list) else []
-        agrees = [
-            i["comparison"]
-            for i in items
-            if i.get("weight", 0) > 0 and i["level"] != "term_frequency"
-        ]
-        differs = [
-            i["comparison"]
-            for i in items
-            if i.get("weight", 0) < 0 and i["level"] != "term_frequency"
-        ]
+        agrees = [i["comparison"] for i in items if i["level"] not in _NOT_AGREEING]
+        differs = [i["comparison"] for i in items if i["level"] == "else"]
         table.add_row(
             row.left,
             row.right,

@@ -101,9 +101,11 @@ def test_split_takes_a_record_out_and_rebuilds_both(hub: tuple[Path, sa.Engine])
 
 
 def test_review_lists_pairs_and_names_bad_input(hub: tuple[Path, sa.Engine]) -> None:
-    config, _ = hub
-    listed = runner.invoke(app, ["review", str(config), "--limit", "3"])
+    config, engine = hub
+    listed = runner.invoke(app, ["review", str(config), "--limit", "3"], env={"COLUMNS": "250"})
     assert listed.exit_code == 0, listed.output
-    assert "probability" in listed.output and "--match" in listed.output
+    first = steward.pending_reviews(engine, limit=1).iloc[0]
+    assert first["left"] in listed.output and first["right"] in listed.output
+    assert "agrees on" in listed.output and "--match" in listed.output
     unknown = runner.invoke(app, ["review", str(config), "--match", "sales:nope", "crm:1"])
     assert unknown.exit_code == 1 and "not in the golden-record DB" in unknown.output
