@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -299,3 +300,65 @@ def test_postgresql_probes_the_key_index(pg_url: str) -> None:
         )
     engine.dispose()
     assert "pk_golden_lookup_key" in plan
+
+
+def test_a_sync_refreshes_the_keys_of_what_changed_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a finished sync, the next build rewrites only the keys of customers whose records
+    changed (here: one new phone in accounting), and the lookup follows the change."""
+    import sqlite3
+
+    from crmhub import pipeline
+    from crmhub.demo import SILO_OF_SOURCE, create_demo
+    from crmhub.golden_record import lookup as find
+
+    config = str(create_demo(tmp_path, customers=120, seed=8))
+
+    def sync() -> int:
+        run = pipeline.start_run(config)
+        for silo in SILO_OF_SOURCE.values():
+            pipeline.extract_source(config, silo, run)
+        figures = pipeline.match_and_build(config, run)
+        summary = pipeline.RunSummary(run, golden=figures["golden"], pairs=figures["pairs"])
+        pipeline.finish_run(config, summary)
+        return run
+
+    sync()
+    engine = pipeline.golden_database(pipeline.load_hub(config).database_url)
+    with sqlite3.connect(tmp_path / "silos" / "accounting.db") as silo:
+        customer_id, _ = silo.execute(
+            "SELECT customer_id, phone FROM customers WHERE phone IS NOT NULL LIMIT 1"
+        ).fetchone()
+        silo.execute(
+            "UPDATE customers SET phone = '+1 212 555 0199', updated_at = '2030-01-01T00:00:00' "
+            "WHERE customer_id = ?",
+            (customer_id,),
+        )
+    before = _keys_by_customer(engine)
+    from crmhub.golden_record import build
+
+    asked: list[object] = []
+    refresh = build.refresh_lookup_keys
+
+    def recording(conn: sa.Connection, ids: object = None, **kwargs: Any) -> int:
+        asked.append(ids)
+        return refresh(conn, ids, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build, "refresh_lookup_keys", recording)
+    sync()
+    assert asked and asked[0] is not None and 1 <= len(asked[0]) <= 3  # type: ignore[arg-type]
+    after = _keys_by_customer(engine)
+    changed = {g for g in before.keys() | after.keys() if before.get(g) != after.get(g)}
+    assert len(changed) == 1  # only the customer whose record changed got new keys
+    (customer,) = find(engine, phone="(212) 555-0199")
+    assert customer.golden_id in changed
+
+
+def _keys_by_customer(engine: sa.Engine) -> dict[str, set[tuple[str, str]]]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT golden_id, kind, key FROM golden_lookup_key").all()
+    out: dict[str, set[tuple[str, str]]] = {}
+    for golden_id, kind, key in rows:
+        out.setdefault(golden_id, set()).add((kind, key))
+    return out

@@ -75,9 +75,9 @@ def build_golden(
         existing = golden_sql.load_golden(conn, members["golden_id"].dropna().unique())
         assignment = assign_ids(conn, members, existing)
         survivors = survive(members, trust, survivorship, default_region=default_region)
-        stats = _write(conn, run_id, now, members, existing, assignment, survivors)
-        touched = {*assignment.golden_of.values(), *assignment.retired}
-        refresh_lookup_keys(conn, sorted(touched), default_region=default_region)
+        stats, updated = _write(conn, run_id, now, members, existing, assignment, survivors)
+        touched = _keys_to_refresh(conn, run_id, members, assignment, updated)
+        refresh_lookup_keys(conn, touched, default_region=default_region)
         golden_sql.insert_evidence(conn, run_id, pairs)
     return stats
 
@@ -154,7 +154,9 @@ def _write(
     existing: pd.DataFrame,
     assignment: Assignment,
     survivors: dict[Any, dict[str, Survivor]],
-) -> GoldenStats:
+) -> tuple[GoldenStats, set[str]]:
+    """Write the golden rows, events and links; returns the stats and the ids whose values
+    changed."""
     current = existing.set_index("golden_id").to_dict("index")
     inserts, updates, events, unchanged = [], [], [], 0
     for cluster, golden_id in assignment.golden_of.items():
@@ -200,13 +202,39 @@ def _write(
     golden_sql.retire_golden(conn, assignment.retired, now)
     golden_sql.insert_events(conn, events)
     golden_sql.link_members(conn, members, assignment.golden_of, now)
-    return GoldenStats(
+    stats = GoldenStats(
         len(inserts),
         len(updates) - _silent(updates, current),
         len(assignment.retired),
         unchanged,
         len(members),
     )
+    return stats, {str(u["b_id"]) for u in updates}
+
+
+def _keys_to_refresh(
+    conn: sa.Connection,
+    run_id: int,
+    members: pd.DataFrame,
+    assignment: Assignment,
+    updated: set[str],
+) -> list[str] | None:
+    """Golden ids whose lookup keys may differ from the stored ones (None: all of them).
+
+    Keys are a function of a customer's golden values and its records' values, so they change
+    only for: created and value-updated customers, both ends of a merge, customers that gained
+    or lost a record, and customers with a record changed since the last run that built golden
+    records (`golden_sql.last_built_run`; without one, everything is refreshed).
+    """
+    since = golden_sql.last_built_run(conn, before=run_id)
+    if since is None:
+        return None
+    target = members["cluster"].map(assignment.golden_of)
+    moved = members["xref_golden"].ne(target)
+    changed = pd.to_numeric(members["changed_run"], errors="coerce").fillna(run_id) > since
+    ids = {*assignment.minted.values(), *updated, *assignment.retired, *assignment.retired.values()}
+    ids |= set(target[moved | changed].dropna()) | set(members.loc[moved, "xref_golden"].dropna())
+    return sorted(str(i) for i in ids)
 
 
 def _changes(

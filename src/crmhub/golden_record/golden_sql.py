@@ -22,6 +22,7 @@ from crmhub.golden_record.models import (
     GoldenCustomer,
     GoldenEvent,
     MatchEvidence,
+    Run,
     SourceRecord,
 )
 
@@ -46,7 +47,7 @@ def load_members(conn: sa.Connection, clusters: pd.DataFrame) -> pd.DataFrame:
     canon = ", ".join(f"r.{name}" for name in CANONICAL_FIELDS)
     rows = conn.exec_driver_sql(
         "SELECT m.cluster, r.id, r.source, r.stream, r.source_id, r.golden_id, "
-        f"x.golden_id, {canon} FROM {_MEMBERS} m "
+        f"x.golden_id, r.changed_run, {canon} FROM {_MEMBERS} m "
         "JOIN source_record r ON r.id = m.record_id "
         "LEFT JOIN customer_xref x ON x.record_id = r.id"
     ).all()
@@ -58,6 +59,7 @@ def load_members(conn: sa.Connection, clusters: pd.DataFrame) -> pd.DataFrame:
         "source_id",
         "golden_id",
         "xref_golden",
+        "changed_run",
         *CANONICAL_FIELDS,
     ]
     members = pd.DataFrame.from_records(rows, columns=columns)
@@ -119,6 +121,23 @@ def existing_ids(conn: sa.Connection, golden_ids: Sequence[str]) -> set[str]:
         query = sa.select(_golden.c.golden_id).where(_golden.c.golden_id.in_(chunk))
         found.update(conn.execute(query).scalars())
     return found
+
+
+def last_built_run(conn: sa.Connection, before: int) -> int | None:
+    """The newest finished run before `before` whose summary shows it built golden records:
+    every record changed up to it has its lookup keys. None when there is no such run."""
+    rows = conn.execute(
+        sa.select(Run.run_id, Run.summary)
+        .where(Run.run_id < before, Run.finished_at.is_not(None))
+        .order_by(Run.run_id.desc())
+        .limit(50)
+    ).all()
+    for run_id, summary in rows:
+        if isinstance(summary, str):
+            summary = orjson.loads(summary)
+        if isinstance(summary, dict) and summary.get("golden"):
+            return int(run_id)
+    return None
 
 
 def insert_golden(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
