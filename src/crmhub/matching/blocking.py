@@ -16,41 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crmhub.matching.normalize import canonical_first_name
 from crmhub.matching.record_values import RecordValues
 from crmhub.matching.settings import BlockingRule, rule_cap, rule_keys, rule_label
 
 logger = logging.getLogger(__name__)
 
-_PREFIX_CHARS = 3
 
 AnyRule = Sequence[str] | BlockingRule
 """A blocking rule as a list of keys or as a `BlockingRule` with its own cap."""
-
-
-def derive_keys(normalized: pd.DataFrame) -> pd.DataFrame:
-    """Add the derived blocking keys (`settings.DERIVED_KEYS`) to a normalised frame."""
-    out = normalized.copy()
-    first = canonical_first_name(normalized["first_name"])
-    last = normalized["last_name"]
-    out["first_name_canon"] = first
-    out["first_name_prefix"] = first.str[:_PREFIX_CHARS]
-    out["last_name_prefix"] = last.str[:_PREFIX_CHARS]
-    out["birth_year"] = normalized["birth_date"].str[:4]
-    out["email_user"] = normalized["email"].str.split("@").str[0]
-    out["phone_last7"] = normalized["phone"].str[-7:]
-    out["name_sorted"] = _sorted_pair(first, last)
-    return out
-
-
-def _sorted_pair(first: pd.Series, last: pd.Series) -> pd.Series:
-    """ "a b" with the two names in alphabetical order: equal for swapped first/last names."""
-    both = (first.notna() & last.notna()).to_numpy()
-    f, s = first.to_numpy(dtype=object)[both], last.to_numpy(dtype=object)[both]
-    out = np.full(len(first), None, dtype=object)
-    if both.any():
-        out[both] = np.where(f <= s, f + " " + s, s + " " + f)
-    return pd.Series(out, index=first.index, dtype=object)
 
 
 DERIVED_KEY_SOURCES: dict[str, tuple[str, str]] = {
@@ -63,6 +36,30 @@ DERIVED_KEY_SOURCES: dict[str, tuple[str, str]] = {
 }
 """(column, `record_values.TRANSFORMS` entry) of each derived key; the same derivations
 `derive_keys` writes out as text, computed once per distinct value instead."""
+
+
+def derive_keys(normalized: pd.DataFrame) -> pd.DataFrame:
+    """Add the derived blocking keys (`settings.DERIVED_KEYS`) to a normalised frame, as text.
+
+    The same derivations (`DERIVED_KEY_SOURCES`) the engine blocks on as codes; this form is for
+    reports that show key values (`crmhub blocking`).
+    """
+    out = normalized.copy()
+    values = RecordValues(normalized)
+    for key, (column, transform) in DERIVED_KEY_SOURCES.items():
+        out[key] = pd.Series(values.values(column, transform), index=normalized.index)
+    out["name_sorted"] = _sorted_pair(out["first_name_canon"], out["last_name"])
+    return out
+
+
+def _sorted_pair(first: pd.Series, last: pd.Series) -> pd.Series:
+    """ "a b" with the two names in alphabetical order: equal for swapped first/last names."""
+    both = (first.notna() & last.notna()).to_numpy()
+    f, s = first.to_numpy(dtype=object)[both], last.to_numpy(dtype=object)[both]
+    out = np.full(len(first), None, dtype=object)
+    if both.any():
+        out[both] = np.where(f <= s, f + " " + s, s + " " + f)
+    return pd.Series(out, index=first.index, dtype=object)
 
 
 def key_codes(values: RecordValues, key: str) -> np.ndarray:
