@@ -117,13 +117,12 @@ def match_records(
     weights = score_levels(levels, model, candidates.rule) + adjustments.sum(axis=1)
     probability = weight_to_probability(weights)
     clock.lap("score")
-    steward = (
-        np.full(len(candidates), -1, np.int8)
-        if known is None
-        else candidate_labels(candidates, known, len(record_ids))[0]
-    )
+    steward, unblocked = np.full(len(candidates), -1, np.int8), None
+    if known is not None:
+        steward, found = candidate_labels(candidates, known, len(record_ids))
+        unblocked = known[~found]
     scored = _Scored(candidates, levels, adjustments, weights, probability, steward)
-    clusters, held_back = _cluster(record_ids, scored, comparisons, settings, known, values)
+    clusters, held_back = _cluster(record_ids, scored, comparisons, settings, unblocked, values)
     clock.lap("cluster")
     pairs = _pair_frame(record_ids, scored, held_back, model, settings, keep_non_matches, evidence)
     clock.lap("evidence")
@@ -213,12 +212,13 @@ def _cluster(
     scored: _Scored,
     comparisons: list[Comparison],
     settings: MatchingSettings,
-    known: pd.DataFrame | None,
+    unblocked: pd.DataFrame | None,
     values: RecordValues,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Clusters from the accepted pairs, steward decisions first: a labelled match is merged
-    whatever its score, a labelled non-match never (not even through a chain). Returns the
-    clusters and the mask of pairs held back by the chain guard (sent to review)."""
+    whatever its score, a labelled non-match never (not even through a chain); `unblocked` are
+    the decisions about pairs no rule found. Returns the clusters and the mask of pairs held
+    back by the chain guard (sent to review)."""
     candidates, probability, steward = scored.candidates, scored.probability, scored.steward
     accepted = ((probability >= settings.thresholds.auto_merge) | (steward == 1)) & (steward != 0)
     apart = (probability < settings.thresholds.cannot_link) & _differ_for_good(
@@ -228,10 +228,8 @@ def _cluster(
     weights = np.where(steward == 1, np.inf, scored.weights)
     left, right = candidates.left[accepted], candidates.right[accepted]
     cannot_left, cannot_right = candidates.left[apart], candidates.right[apart]
-    if known is not None:  # decisions about pairs no rule found
-        _, found = candidate_labels(candidates, known, len(record_ids))
-        extra = known[~found]
-        same, other = extra[extra["is_match"]], extra[~extra["is_match"]]
+    if unblocked is not None:
+        same, other = unblocked[unblocked["is_match"]], unblocked[~unblocked["is_match"]]
         left = np.concatenate([left, same["left"].to_numpy(np.int64)])
         right = np.concatenate([right, same["right"].to_numpy(np.int64)])
         cannot_left = np.concatenate([cannot_left, other["left"].to_numpy(np.int64)])
