@@ -20,13 +20,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein, Indel, Jaro, JaroWinkler, Levenshtein
 
-from crmhub.matching.normalize import NICKNAMES, canonical_first_name, nickname_groups
-
-
-def _pandas(func: Callable[[pd.Series], pd.Series]) -> Callable[[pl.Series], pl.Series]:
-    """A pandas Series function as a polars one (for the few transforms polars lacks)."""
-    return lambda v: pl.Series(func(v.to_pandas().astype(object)).to_numpy(), dtype=pl.String)
-
+from crmhub.matching.normalize import NICKNAMES, nickname_groups
 
 TRANSFORMS: dict[str, Callable[[pl.Series], pl.Series]] = {
     "email_user": lambda v: v.str.split("@").list.first(),
@@ -38,8 +32,8 @@ TRANSFORMS: dict[str, Callable[[pl.Series], pl.Series]] = {
     ).to_series(),
     "house_number": lambda v: v.str.extract(r"(\d+)", 1),
     "nickname": lambda v: v.replace(NICKNAMES),
-    "canonical": _pandas(canonical_first_name),
-    "canonical_first3": lambda v: _pandas(canonical_first_name)(v).str.slice(0, 3),
+    "canonical": lambda v: v.replace(NICKNAMES),  # = normalize.canonical_first_name
+    "canonical_first3": lambda v: v.replace(NICKNAMES).str.slice(0, 3),
 }
 """Value-level derivations some levels and blocking keys compare on, by name. Each takes and
 returns a polars String Series of distinct values (multi-threaded native string work; missing
